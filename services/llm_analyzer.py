@@ -1,0 +1,552 @@
+"""Video analysis by an LLM, map-reduce over transcript chunks so no call outgrows the context.
+
+Map: consecutive chunks are packed into as few calls as fit the context; each call returns timed
+notes and candidate highlights. Reduce: the notes become the summary, the chapters and the ranked
+highlights; notes too long for one call are first condensed in groups. A transcript that fits in
+one call skips the map step. Every time the model cites goes through `services.timestamps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from services.errors import ErrorCode, ServiceError
+from services.llm import Usage, complete_json
+from services.media import AnalysisInput, AnalysisResult, ChapterSpec, HighlightSpec, ProgressUpdate
+from services.timestamps import Timeline, format_timestamp, parse_timestamp
+from services.tokens import count_tokens
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from services.llm import LLMSettings
+    from services.media import ProgressCallback, VideoMetadata
+
+log = logging.getLogger(__name__)
+
+PROMPT_VERSION = "1"
+# The lenses of seed 000's agents: each highlight says which one found it.
+LENSES = {
+    "key-point": "a main claim, conclusion or takeaway",
+    "insight": "a non-obvious idea, explanation or connection",
+    "how-to": "steps, a method or practical advice",
+    "quote": "a memorable line worth quoting word for word",
+    "number": "a figure, price, date or statistic that matters",
+}
+DEFAULT_LENS = "key-point"
+NOTES_SCHEMA_NAME = "transcript_notes"
+ANALYSIS_SCHEMA_NAME = "video_analysis"
+# Our tokenizer is not every model's, and a fallback adds the schema to the prompt: keep 15% free.
+SAFETY = 0.85
+# Below this, prompts and replies leave too little room for any transcript.
+MIN_CONTEXT_TOKENS = 2_048
+# Past this many transcript tokens per call, models skim instead of noting everything.
+MAP_INPUT_CAP = 12_000
+
+_TIME = {"type": "string", "description": "a time exactly as written in the input, e.g. 02:15 or 1:02:15"}
+_TEXT = {"type": "string"}
+_HIGHLIGHT = {
+    "type": "object",
+    "properties": {
+        "start": _TIME,
+        "end": _TIME,
+        "title": _TEXT,
+        "description": _TEXT,
+        "lens": {"type": "string", "enum": list(LENSES)},
+    },
+    "required": ["start", "end", "title", "description", "lens"],
+    "additionalProperties": False,
+}
+_NOTE = {
+    "type": "object",
+    "properties": {"time": _TIME, "text": _TEXT},
+    "required": ["time", "text"],
+    "additionalProperties": False,
+}
+_CHAPTER = {
+    "type": "object",
+    "properties": {"start": _TIME, "title": _TEXT, "summary": _TEXT},
+    "required": ["start", "title", "summary"],
+    "additionalProperties": False,
+}
+NOTES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "notes": {"type": "array", "items": _NOTE},
+        "highlights": {"type": "array", "items": _HIGHLIGHT},
+    },
+    "required": ["notes", "highlights"],
+    "additionalProperties": False,
+}
+ANALYSIS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "summary": _TEXT,
+        "chapters": {"type": "array", "items": _CHAPTER},
+        "highlights": {"type": "array", "items": _HIGHLIGHT},
+    },
+    "required": ["summary", "chapters", "highlights"],
+    "additionalProperties": False,
+}
+
+_LENS_LINES = "\n".join(f"- {name}: {meaning}" for name, meaning in LENSES.items())
+_HIGHLIGHT_RULE = (
+    "A highlight starts at the time of the line where the moment begins and ends at the time of the line "
+    "where it ends; give it a short title, a one-sentence description and the lens it is seen through:\n"
+    f"{_LENS_LINES}\n"
+)
+_MAP_SYSTEM = (
+    "You take notes on one part of a video transcript. "
+    "Each line starts with its time, [mm:ss] or [h:mm:ss].\n"
+    "Write short factual notes that together cover everything of substance said in this part, each with the "
+    "time of the line it comes from, and pick the moments most worth watching as highlights. "
+    + _HIGHLIGHT_RULE
+    + "Cite only times that start a transcript line. Skip sponsor reads and requests to like or subscribe."
+)
+_CONDENSE_SYSTEM = (
+    "You condense timed notes on a video. Merge them into fewer, denser notes that keep every "
+    "important point with its time, and keep the best candidate highlights with their times, "
+    "titles and lenses unchanged. "
+    "Cite only times that appear in the input."
+)
+_ANALYSIS_SYSTEM = (
+    "You analyse a video from its transcript or from timed notes on it. Lines start with their "
+    "time, [mm:ss] or [h:mm:ss]. Write a faithful summary of the whole video in one to three short "
+    "paragraphs; the chapters in order, the first at 00:00, each with its start time, a short title "
+    "and a one- or two-sentence summary; and the highlights most worth watching, best first. "
+    + _HIGHLIGHT_RULE
+    + "Use only times that appear in the input and only what the input says."
+)
+
+
+class _Note(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    time: str | float
+    text: str
+
+
+class _Highlight(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    # Models answering without a schema often write seed 000's "timestamp" instead.
+    start: str | float = Field(validation_alias=AliasChoices("start", "timestamp"))
+    end: str | float | None = None
+    title: str
+    description: str = ""
+    lens: str = DEFAULT_LENS
+
+
+class _Chapter(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    start: str | float
+    title: str
+    summary: str = ""
+
+
+class _NotesReply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    notes: list[_Note]
+    highlights: list[_Highlight]
+
+
+class _AnalysisReply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    summary: str
+    chapters: list[_Chapter]
+    highlights: list[_Highlight]
+
+
+@dataclass(slots=True)
+class _Notes:
+    """What is known about a stretch of the video, already checked against the timeline."""
+
+    notes: list[tuple[float, str]] = field(default_factory=list)
+    highlights: list[HighlightSpec] = field(default_factory=list)
+
+
+class LLMAnalyzer:
+    """Summary, chapters and highlights from any OpenAI-compatible chat model."""
+
+    name = "openai"
+    version = "1"
+
+    def __init__(self, *, client: openai.AsyncOpenAI, settings: LLMSettings, concurrency: int = 4) -> None:
+        self.client = client
+        self.settings = settings
+        self.concurrency = concurrency
+        if settings.context_tokens < MIN_CONTEXT_TOKENS:
+            raise ValueError(f"context_tokens must be at least {MIN_CONTEXT_TOKENS}")
+        self.map_output_tokens = min(2_000, settings.context_tokens // 8)
+        self.analysis_output_tokens = min(4_000, settings.context_tokens // 4)
+
+    @property
+    def settings_key(self) -> str:
+        """Analyses with equal keys come out alike: a finished one is reused, not re-run."""
+        return f"{self.settings.model}|prompts-{PROMPT_VERSION}"
+
+    async def analyze(self, *, data: AnalysisInput, on_progress: ProgressCallback) -> AnalysisResult:
+        """Analyse one transcript; raises ServiceError(LLM_ERROR) when the model cannot."""
+        if not data.segments:
+            raise ServiceError(ErrorCode.NO_TRANSCRIPT, "There is no transcript to analyse.")
+        return await _Run(self, data, on_progress).execute()
+
+    def input_budget(self, *, output_tokens: int, overhead: int) -> int:
+        return int((self.settings.context_tokens - output_tokens) * SAFETY) - overhead
+
+
+class _Run:
+    """One analysis: its timeline, token usage and progress, shared by all its calls."""
+
+    def __init__(self, analyzer: LLMAnalyzer, data: AnalysisInput, on_progress: ProgressCallback) -> None:
+        self.analyzer = analyzer
+        self.data = data
+        self.on_progress = on_progress
+        self.timeline = Timeline.build(segments=data.segments, duration=data.metadata.duration)
+        self.header = _video_header(data.metadata, self.timeline.duration)
+        self.usage = Usage()
+        self.semaphore = asyncio.Semaphore(analyzer.concurrency)
+        # Chunks index `data.segments`, so lines follow that order too.
+        self.lines = [f"[{format_timestamp(s.start)}] {' '.join(s.text.split())}" for s in data.segments]
+        self.line_tokens = [count_tokens(line) + 1 for line in self.lines]
+        self.highlight_limit = max(3, min(10, round(self.timeline.duration / 240)))
+        self.done = 0
+        self.total = 1
+
+    async def execute(self) -> AnalysisResult:
+        overhead = _message_tokens(self._analysis_messages(""))
+        output = self.analyzer.analysis_output_tokens
+        direct_budget = self.analyzer.input_budget(output_tokens=output, overhead=overhead)
+        if sum(self.line_tokens) <= min(direct_budget, MAP_INPUT_CAP):
+            # Short videos: one call reads the whole transcript, no map step.
+            reply = await self._analysis_call("Transcript:\n" + "\n".join(self.lines))
+            result = self._result(reply, _Notes())
+            found = result.highlights
+        else:
+            notes = await self._map()
+            result = self._result(await self._reduce(notes), notes)
+            found = []  # the map step reported its highlights as it found them
+        self.done = self.total
+        for highlight in found:
+            await self.on_progress(ProgressUpdate(self.done, self.total, highlight=highlight))
+        await self.on_progress(ProgressUpdate(self.done, self.total, message="Summary and chapters written"))
+        return result
+
+    async def _map(self) -> _Notes:
+        widest_part = "Part 999 of 999: 99:59:59 to 99:59:59."
+        overhead = _message_tokens(self._map_messages(part=widest_part, transcript="", highlights=8))
+        budget = self.analyzer.input_budget(output_tokens=self.analyzer.map_output_tokens, overhead=overhead)
+        batches = _plan_batches(self.data, self.line_tokens, min(MAP_INPUT_CAP, budget))
+        self.total = len(batches) + 1
+        results = [_Notes() for _ in batches]
+
+        async def one(position: int, first: int, last: int) -> None:
+            start, end = self.data.segments[first].start, self.data.segments[last].end
+            span = f"{format_timestamp(start)} to {format_timestamp(end)}"
+            part = f"Part {position + 1} of {len(batches)}: {span}."
+            messages = self._map_messages(
+                part=part,
+                transcript="\n".join(self.lines[first : last + 1]),
+                highlights=max(2, min(8, math.ceil((end - start) / 180))),
+            )
+            reply = await self._call(
+                messages, NOTES_SCHEMA_NAME, NOTES_SCHEMA, _NotesReply, self.analyzer.map_output_tokens
+            )
+            results[position] = self._notes(_NotesReply.model_validate(reply), default_time=start)
+            # Candidates are reported as they are found; the result holds the final ranked list.
+            self.done += 1
+            await self.on_progress(ProgressUpdate(self.done, self.total))
+            for highlight in results[position].highlights:
+                await self.on_progress(ProgressUpdate(self.done, self.total, highlight=highlight))
+
+        await _gather([one(i, first, last) for i, (first, last) in enumerate(batches)])
+        return _merge(results)
+
+    async def _reduce(self, notes: _Notes) -> dict[str, Any]:
+        overhead = _message_tokens(self._analysis_messages(""))
+        budget = self.analyzer.input_budget(output_tokens=self.analyzer.analysis_output_tokens, overhead=overhead)
+        size = _notes_tokens(notes)
+        while size > budget:
+            # Each condensed group is at most one map reply long, so every round shrinks the notes.
+            groups = _split(notes, budget)
+            condensed = await self._condense(groups)
+            notes, previous, size = _merge(condensed), size, _notes_tokens(_merge(condensed))
+            if size >= previous:
+                raise ServiceError(ErrorCode.LLM_ERROR, "The model could not condense its notes to fit its context.")
+        return await self._analysis_call(_notes_section(notes))
+
+    async def _condense(self, groups: list[_Notes]) -> list[_Notes]:
+        results = [_Notes() for _ in groups]
+
+        async def one(position: int, group: _Notes) -> None:
+            messages: list[ChatCompletionMessageParam] = [
+                {"role": "system", "content": _CONDENSE_SYSTEM},
+                {
+                    "role": "user",
+                    "content": f"{self.header}\n\n{_notes_section(group)}\n\n{self._language()}",
+                },
+            ]
+            reply = await self._call(
+                messages, NOTES_SCHEMA_NAME, NOTES_SCHEMA, _NotesReply, self.analyzer.map_output_tokens
+            )
+            default = group.notes[0][0] if group.notes else 0.0
+            results[position] = self._notes(_NotesReply.model_validate(reply), default_time=default)
+
+        await _gather([one(i, group) for i, group in enumerate(groups)])
+        return results
+
+    def _map_messages(self, *, part: str, transcript: str, highlights: int) -> list[ChatCompletionMessageParam]:
+        user = (
+            f"{self.header}\n{part}\n\nTranscript:\n{transcript}\n\n"
+            f"Pick up to {highlights} highlights. {self._language()}"
+        )
+        return [{"role": "system", "content": _MAP_SYSTEM}, {"role": "user", "content": user}]
+
+    def _analysis_messages(self, body: str) -> list[ChatCompletionMessageParam]:
+        chapters = self.data.metadata.chapters
+        own = ""
+        if chapters:
+            listed = "\n".join(f"# [{format_timestamp(c.start)}] {c.title}" for c in chapters)
+            own = (
+                "\n\nThe uploader's chapters: keep exactly these, with the same start times and titles, "
+                f"and write a summary for each.\n{listed}"
+            )
+        ask = f"Pick up to {self.highlight_limit} highlights. {self._language()}"
+        user = f"{self.header}{own}\n\n{body}\n\n{ask}"
+        return [{"role": "system", "content": _ANALYSIS_SYSTEM}, {"role": "user", "content": user}]
+
+    def _language(self) -> str:
+        language = self.data.language or self.data.metadata.language
+        if not language:
+            return "Write notes, titles, descriptions and summaries in the language of the transcript."
+        return f"Write notes, titles, descriptions and summaries in the language with code '{language}'."
+
+    async def _analysis_call(self, body: str) -> dict[str, Any]:
+        return await self._call(
+            self._analysis_messages(body),
+            ANALYSIS_SCHEMA_NAME,
+            ANALYSIS_SCHEMA,
+            _AnalysisReply,
+            self.analyzer.analysis_output_tokens,
+        )
+
+    async def _call(
+        self,
+        messages: list[ChatCompletionMessageParam],
+        schema_name: str,
+        schema: dict[str, Any],
+        shape: type[BaseModel],
+        max_tokens: int,
+    ) -> dict[str, Any]:
+        async with self.semaphore:
+            reply, usage = await complete_json(
+                client=self.analyzer.client,
+                model=self.analyzer.settings.model,
+                messages=messages,
+                schema_name=schema_name,
+                json_schema=schema,
+                validate=shape.model_validate,
+                max_tokens=max_tokens,
+            )
+        self.usage.add(usage)
+        return reply
+
+    def _notes(self, reply: _NotesReply, *, default_time: float) -> _Notes:
+        notes = _Notes()
+        for note in reply.notes:
+            text = " ".join(note.text.split())
+            time = _parse(note.time)
+            snapped = self.timeline.snap(time) if time is not None else None
+            if text:
+                notes.notes.append((default_time if snapped is None else snapped, text))
+        notes.notes.sort(key=lambda item: item[0])
+        notes.highlights = _dedupe([h for h in map(self._highlight, reply.highlights) if h is not None])
+        return notes
+
+    def _highlight(self, raw: _Highlight) -> HighlightSpec | None:
+        start = _parse(raw.start)
+        end = _parse(raw.end) if raw.end not in (None, "") else None
+        span = self.timeline.span(start, end) if start is not None else None
+        title = " ".join(raw.title.split())[:120]
+        if span is None or not title:
+            log.info("Dropped highlight %r at %r: not on the transcript", title, raw.start)
+            return None
+        lens = raw.lens.strip().lower()
+        return HighlightSpec(
+            start=span[0],
+            end=span[1],
+            title=title,
+            description=" ".join(raw.description.split())[:600],
+            agent_name=lens if lens in LENSES else DEFAULT_LENS,
+        )
+
+    def _result(self, raw: dict[str, Any], notes: _Notes) -> AnalysisResult:
+        reply = _AnalysisReply.model_validate(raw)
+        highlights = _dedupe([h for h in map(self._highlight, reply.highlights) if h is not None])
+        return AnalysisResult(
+            summary=reply.summary.strip(),
+            chapters=self._chapters(reply.chapters),
+            # A reduce that kept nothing usable must not hide the moments the map step found.
+            highlights=(highlights or notes.highlights)[: self.highlight_limit],
+            prompt_tokens=self.usage.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens,
+            model=self.analyzer.settings.model,
+            notes=[f"[{format_timestamp(t)}] {text}" for t, text in notes.notes],
+        )
+
+    def _chapters(self, written: list[_Chapter]) -> list[ChapterSpec]:
+        uploader = self.data.metadata.chapters
+        if uploader:
+            # The uploader's chapters stand; the model only writes their summaries, matched by start.
+            summaries: dict[float, str] = {}
+            for chapter in written:
+                cited = _parse(chapter.start)
+                if cited is None:
+                    continue
+                nearest = _nearest_chapter(uploader, cited)
+                if abs(nearest.start - cited) <= self.timeline.tolerance:
+                    summaries.setdefault(nearest.start, chapter.summary.strip())
+            kept = [ChapterSpec(c.start, c.end, c.title, summaries.get(c.start, c.summary)) for c in uploader]
+            return self.timeline.chapters(kept, snap=False)
+        proposed = []
+        for chapter in written:
+            time, title = _parse(chapter.start), " ".join(chapter.title.split())[:120]
+            if time is not None and title:
+                proposed.append(ChapterSpec(time, time, title, chapter.summary.strip()))
+        chapters = self.timeline.chapters(proposed)
+        return chapters or [ChapterSpec(0.0, self.timeline.duration, self.data.metadata.title, "")]
+
+
+def _nearest_chapter(chapters: Sequence[ChapterSpec], seconds: float) -> ChapterSpec:
+    return min(chapters, key=lambda chapter: abs(chapter.start - seconds))
+
+
+def _video_header(metadata: VideoMetadata, duration: float) -> str:
+    lines = [f"Video: {metadata.title}"]
+    if metadata.channel is not None:
+        lines.append(f"Channel: {metadata.channel.name}")
+    lines.append(f"Duration: {format_timestamp(duration)}")
+    description = " ".join(metadata.description.split())
+    if description:
+        # The start of a description says what the video is about; the rest is mostly links.
+        lines.append(f"Description: {description[:500]}")
+    return "\n".join(lines)
+
+
+def _notes_section(notes: _Notes) -> str:
+    lines = ["Notes:", *(f"[{format_timestamp(t)}] {text}" for t, text in notes.notes)]
+    if notes.highlights:
+        lines += ["", "Candidate highlights:", *map(_candidate_line, notes.highlights)]
+    return "\n".join(lines)
+
+
+def _candidate_line(h: HighlightSpec) -> str:
+    times = f"{format_timestamp(h.start)}-{format_timestamp(h.end)}"
+    return f"* [{times}] ({h.agent_name}) {h.title}: {h.description}"
+
+
+def _notes_tokens(notes: _Notes) -> int:
+    return count_tokens(_notes_section(notes))
+
+
+def _message_tokens(messages: Sequence[ChatCompletionMessageParam]) -> int:
+    # Chat formatting adds a few tokens around each message.
+    return sum(count_tokens(str(m.get("content") or "")) + 4 for m in messages) + 3
+
+
+def _parse(value: str | float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return None
+
+
+async def _gather(calls: Sequence[Coroutine[Any, Any, None]]) -> None:
+    try:
+        async with asyncio.TaskGroup() as group:
+            for call in calls:
+                group.create_task(call)
+    except* ServiceError as failures:
+        # Report the first failure; the TaskGroup has already cancelled the other calls.
+        raise failures.exceptions[0] from None
+
+
+def _plan_batches(data: AnalysisInput, line_tokens: list[int], budget: int) -> list[tuple[int, int]]:
+    """Segment ranges for the map calls: whole chunks packed while they fit, a chunk split when it
+    alone does not. A new batch starts at its chunk's first segment, keeping the chunker's overlap."""
+    last_index = len(line_tokens) - 1
+    runs = sorted((max(0, c.first_segment), min(last_index, c.last_segment)) for c in data.chunks)
+    batches: list[list[int]] = []  # [first, last, tokens]
+    for first, last in runs or [(0, last_index)]:
+        if last < first or (batches and last <= batches[-1][1]):
+            continue
+        if batches:
+            current = batches[-1]
+            extra = sum(line_tokens[current[1] + 1 : last + 1])
+            if current[2] + extra <= budget:
+                current[1], current[2] = last, current[2] + extra
+                continue
+        start = first
+        while start <= last:
+            end, used = start, line_tokens[start]
+            while end < last and used + line_tokens[end + 1] <= budget:
+                end += 1
+                used += line_tokens[end]
+            batches.append([start, end, used])
+            start = end + 1
+    return [(first, last) for first, last, _ in batches]
+
+
+def _merge(parts: Sequence[_Notes]) -> _Notes:
+    merged = _Notes()
+    for part in parts:
+        merged.notes.extend(part.notes)
+        merged.highlights.extend(part.highlights)
+    merged.notes.sort(key=lambda item: item[0])
+    merged.highlights = _dedupe(sorted(merged.highlights, key=lambda h: h.start))
+    return merged
+
+
+def _split(notes: _Notes, budget: int) -> list[_Notes]:
+    """Consecutive stretches of the notes and the highlights inside them, each within `budget`."""
+    items: list[tuple[float, str, _Notes]] = []
+    for time, text in notes.notes:
+        items.append((time, f"[{format_timestamp(time)}] {text}", _Notes(notes=[(time, text)])))
+    for highlight in notes.highlights:
+        items.append((highlight.start, _candidate_line(highlight), _Notes(highlights=[highlight])))
+    items.sort(key=lambda item: item[0])
+    costs = [count_tokens(line) + 1 for _, line, _ in items]
+    # Even groups rather than full ones and a scrap: each costs a call either way.
+    target = math.ceil(sum(costs) / math.ceil(sum(costs) / budget))
+    groups: list[list[_Notes]] = [[]]
+    used = 0
+    for (_, _, item), cost in zip(items, costs, strict=True):
+        if used and (used >= target or used + cost > budget):
+            groups.append([])
+            used = 0
+        used += cost
+        groups[-1].append(item)
+    return [_merge(group) for group in groups]
+
+
+def _dedupe(highlights: Sequence[HighlightSpec]) -> list[HighlightSpec]:
+    """The first of highlights that cover mostly the same moment wins (order is rank)."""
+    kept: list[HighlightSpec] = []
+    for highlight in highlights:
+        if not any(_overlap(highlight, other) for other in kept):
+            kept.append(highlight)
+    return kept
+
+
+def _overlap(a: HighlightSpec, b: HighlightSpec) -> bool:
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    shorter = max(min(a.end - a.start, b.end - b.start), 1e-9)
+    return a.start == b.start or shared / shorter > 0.5

@@ -1,0 +1,223 @@
+"""Search across one person's library: titles, URLs, channels, highlights and transcript lines.
+
+PostgreSQL ranks with stored tsvectors under GIN indexes; SQLite with FTS5 and bm25. Each kind
+of hit is ranked in its own query, weighted, merged, and transcript hits are pinned to the line
+that matched, with its timestamp.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise import connections
+
+from services.errors import ErrorCode, ServiceError
+from services.search_match import Matcher
+from services.search_query import SearchQuery, Term, parse_query
+from services.youtube_urls import parse_youtube_url
+
+# hits come grouped in this order (a title match says more than a highlight, and a highlight
+# more than one transcript line), each group ranked by its engine's score
+KINDS = ("video", "channel", "highlight", "transcript")
+SNIPPET_CHARS = 220
+MAX_QUERY_LENGTH = 500
+MAX_OFFSET = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    kind: str  # video | channel | highlight | transcript
+    video_id: str
+    score: float
+    snippet: str
+    seconds: float | None = None
+    highlight_id: str | None = None
+    row_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    hits: list[SearchHit]
+    has_next_page: bool
+
+
+def _query(text: str) -> SearchQuery:
+    if len(text) > MAX_QUERY_LENGTH:
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT, f"A search has at most {MAX_QUERY_LENGTH} characters.", field="query"
+        )
+    try:
+        # a pasted video link finds that video
+        return SearchQuery((Term((parse_youtube_url(text).lower(),)),))
+    except ServiceError:
+        pass
+    query = parse_query(text)
+    if query.empty:
+        raise ServiceError(ErrorCode.INVALID_INPUT, "Search for at least one word.", field="query")
+    return query
+
+
+class Dialect:
+    def __init__(self) -> None:
+        self.conn = connections.get("default")
+        self.postgres = self.conn.capabilities.dialect == "postgres"
+
+    def params(self, sql: str) -> str:
+        if not self.postgres:
+            return sql
+        count = 0
+
+        def number(_: re.Match[str]) -> str:
+            nonlocal count
+            count += 1
+            return f"${count}"
+
+        return re.sub(r"\?", number, sql)
+
+    async def rows(self, sql: str, values: list[Any]) -> list[dict[str, Any]]:
+        return list(await self.conn.execute_query_dict(self.params(sql), values))
+
+
+_PG = {
+    "video": """
+        SELECT v.id AS id, v.id AS video_id, v.title AS text, ts_rank_cd(v.search_vector, q) AS rank
+        FROM library_entries le JOIN videos v ON v.id = le.video_id, to_tsquery('english', ?) q
+        WHERE le.user_id = ? AND v.search_vector @@ q ORDER BY rank DESC, v.id LIMIT ?""",
+    "highlight": """
+        SELECT h.id AS id, le.video_id AS video_id, h.start AS start, h.title || ' — ' || h.description AS text,
+               ts_rank_cd(h.search_vector, q) AS rank
+        FROM library_entries le JOIN highlights h ON h.analysis_id = le.analysis_id, to_tsquery('english', ?) q
+        WHERE le.user_id = ? AND h.search_vector @@ q ORDER BY rank DESC, h.id LIMIT ?""",
+    "transcript": """
+        SELECT ch.id AS id, t.video_id AS video_id, ch.transcript_id AS transcript_id, ch.start AS start,
+               ch.first_segment AS first_segment, ch.last_segment AS last_segment,
+               ts_rank_cd(ch.search_vector, q) AS rank
+        FROM library_entries le JOIN transcripts t ON t.video_id = le.video_id
+             JOIN chunks ch ON ch.transcript_id = t.id, to_tsquery('english', ?) q
+        WHERE le.user_id = ? AND ch.search_vector @@ q ORDER BY rank DESC, ch.id LIMIT ?""",
+}
+_SQLITE = {
+    "video": """
+        SELECT v.id AS id, v.id AS video_id, v.title AS text, -bm25(videos_fts) AS rank
+        FROM videos_fts JOIN videos v ON v.rowid = videos_fts.rowid
+             JOIN library_entries le ON le.video_id = v.id AND le.user_id = ?
+        WHERE videos_fts MATCH ? ORDER BY rank DESC, v.id LIMIT ?""",
+    "highlight": """
+        SELECT h.id AS id, le.video_id AS video_id, h.start AS start, h.title || ' — ' || h.description AS text,
+               -bm25(highlights_fts) AS rank
+        FROM highlights_fts JOIN highlights h ON h.rowid = highlights_fts.rowid
+             JOIN library_entries le ON le.analysis_id = h.analysis_id AND le.user_id = ?
+        WHERE highlights_fts MATCH ? ORDER BY rank DESC, h.id LIMIT ?""",
+    "transcript": """
+        SELECT ch.id AS id, t.video_id AS video_id, ch.transcript_id AS transcript_id, ch.start AS start,
+               ch.first_segment AS first_segment, ch.last_segment AS last_segment, -bm25(chunks_fts) AS rank
+        FROM chunks_fts JOIN chunks ch ON ch.rowid = chunks_fts.rowid
+             JOIN transcripts t ON t.id = ch.transcript_id
+             JOIN library_entries le ON le.video_id = t.video_id AND le.user_id = ?
+        WHERE chunks_fts MATCH ? ORDER BY rank DESC, ch.id LIMIT ?""",
+}
+_CHANNELS = """
+    SELECT v.id AS video_id, c.name AS name FROM library_entries le
+    JOIN videos v ON v.id = le.video_id JOIN channels c ON c.id = v.channel_id
+    WHERE le.user_id = ? ORDER BY v.title, v.id"""
+
+
+async def search(*, user_id: str, text: str, first: int, offset: int) -> SearchPage:
+    if offset > MAX_OFFSET:
+        raise ServiceError(ErrorCode.INVALID_INPUT, f"Search pages end after {MAX_OFFSET} hits.", field="after")
+    query = _query(text)
+    matcher = Matcher(query)
+    db = Dialect()
+    limit = offset + first + 1
+    grouped: dict[str, list[SearchHit]] = {kind: [] for kind in KINDS}
+    for kind in ("video", "highlight", "transcript"):
+        # overlapping chunks can name the same line twice: fetch more lines than the page needs
+        wanted = limit * 2 if kind == "transcript" else limit
+        if db.postgres:
+            rows = await db.rows(_PG[kind], [query.tsquery(), user_id, wanted])
+        else:
+            rows = await db.rows(_SQLITE[kind], [user_id, query.without_stop_words().fts5(), wanted])
+        grouped[kind] = [
+            SearchHit(
+                kind=kind,
+                video_id=str(row["video_id"]),
+                score=float(row["rank"] or 0),
+                snippet=str(row.get("text") or ""),
+                seconds=row.get("start"),
+                highlight_id=str(row["id"]) if kind == "highlight" else None,
+                row_key=(
+                    f"{row['transcript_id']}:{row['first_segment']}:{row['last_segment']}"
+                    if kind == "transcript"
+                    else str(row["id"])
+                ),
+            )
+            for row in rows
+        ]
+    # channel names are few per library: matched here by the same rules, whatever their alphabet
+    grouped["channel"] = [
+        SearchHit(
+            kind="channel",
+            video_id=str(row["video_id"]),
+            score=1.0,
+            snippet=str(row["name"]),
+            row_key=str(row["video_id"]),
+        )
+        for row in await db.rows(_CHANNELS, [user_id])
+        if _names_every_term(matcher, query, str(row["name"]))
+    ][:limit]
+    grouped["transcript"] = await _pin_transcript_lines(db, grouped["transcript"], matcher)
+    hits = [
+        hit
+        if hit.kind == "transcript"
+        else _with_snippet(hit, matcher.mark(matcher.window(hit.snippet, SNIPPET_CHARS)))
+        for kind in KINDS
+        for hit in grouped[kind]
+    ]
+    return SearchPage(hits=hits[offset : offset + first], has_next_page=len(hits) > offset + first)
+
+
+def _with_snippet(hit: SearchHit, snippet: str) -> SearchHit:
+    return SearchHit(hit.kind, hit.video_id, hit.score, snippet, hit.seconds, hit.highlight_id, hit.row_key)
+
+
+def _names_every_term(matcher: Matcher, query: SearchQuery, name: str) -> bool:
+    return all(Matcher(SearchQuery((term,))).count(name) for term in query.terms) and matcher.count(name) > 0
+
+
+async def _pin_transcript_lines(db: Dialect, hits: list[SearchHit], matcher: Matcher) -> list[SearchHit]:
+    """Each transcript hit points at the line that matched, with its neighbours as snippet;
+    a line found through two overlapping chunks is kept once."""
+    ranges = [tuple(h.row_key.split(":")) for h in hits]
+    lines: dict[tuple[str, int], tuple[float, str]] = {}
+    if ranges:
+        where = " OR ".join(["(transcript_id = ? AND position BETWEEN ? AND ?)"] * len(ranges))
+        values: list[Any] = []
+        for transcript_id, low, high in ranges:
+            values += [transcript_id, int(low) - 1, int(high) + 1]  # the neighbours too
+        sql = f"SELECT transcript_id, position, start, text FROM segments WHERE {where}"  # noqa: S608 (placeholders only)
+        for row in await db.rows(sql, values):
+            lines[(str(row["transcript_id"]), int(row["position"]))] = (float(row["start"]), str(row["text"]))
+    pinned: list[SearchHit] = []
+    seen: set[tuple[str, int]] = set()
+    for hit in hits:
+        transcript_id, low, high = hit.row_key.split(":")
+        candidates = [(transcript_id, p) for p in range(int(low), int(high) + 1) if (transcript_id, p) in lines]
+        if not candidates:
+            continue
+        # the line with the most matching words; the earliest of equals
+        best = max(candidates, key=lambda key: (matcher.count(lines[key][1]), -key[1]))
+        if best in seen:
+            continue
+        seen.add(best)
+        around = " ".join(
+            lines[(transcript_id, p)][1] for p in (best[1] - 1, best[1], best[1] + 1) if (transcript_id, p) in lines
+        )
+        snippet = matcher.mark(matcher.window(around, SNIPPET_CHARS))
+        pinned.append(
+            SearchHit(
+                "transcript", hit.video_id, hit.score, snippet, lines[best][0], None, f"{transcript_id}:{best[1]}"
+            )
+        )
+    return pinned
