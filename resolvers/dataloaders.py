@@ -1,0 +1,100 @@
+"""Per-request DataLoaders. Each loads one relation for many keys in one query, in key order."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from models import Analysis, Bookmark, Channel, Chapter, Citation, Highlight, LibraryEntry, Message, User, Video
+
+M = TypeVar("M")
+
+
+def _by_id(model: type[Any]) -> Callable[[Sequence[str]], Awaitable[list[Any]]]:
+    async def load(keys: Sequence[str]) -> list[Any]:
+        rows = {str(r.id): r for r in await model.filter(id__in=list(keys))}
+        return [rows.get(k) for k in keys]
+
+    return load
+
+
+def _children(model: type[Any], parent: str) -> Callable[[Sequence[str]], Awaitable[list[list[Any]]]]:
+    async def load(keys: Sequence[str]) -> list[list[Any]]:
+        grouped: dict[str, list[Any]] = defaultdict(list)
+        for row in await model.filter(**{f"{parent}__in": list(keys)}).order_by("position"):
+            grouped[str(getattr(row, parent))].append(row)
+        return [grouped.get(k, []) for k in keys]
+
+    return load
+
+
+class Loaders:
+    """The loaders of one operation, created fresh for it and scoped to its viewer."""
+
+    def __init__(self, *, viewer_id: str | None) -> None:
+        self.viewer_id = viewer_id
+        self.user_by_id = DataLoader(load_fn=_by_id(User))
+        self.video_by_id = DataLoader(load_fn=_by_id(Video))
+        self.channel_by_id = DataLoader(load_fn=_by_id(Channel))
+        self.analysis_by_id = DataLoader(load_fn=_by_id(Analysis))
+        self.highlight_by_id = DataLoader(load_fn=_by_id(Highlight))
+        self.highlights_by_analysis_id = DataLoader(load_fn=_children(Highlight, "analysis_id"))
+        self.chapters_by_analysis_id = DataLoader(load_fn=_children(Chapter, "analysis_id"))
+        self.library_entry_by_video_id = DataLoader(load_fn=self._library_entries)
+        self.bookmarks_by_video_id = DataLoader(load_fn=self._bookmarks)
+        self.citations_by_message_id = DataLoader(load_fn=_children(Citation, "message_id"))
+        self.video_ids_by_conversation_id = DataLoader(load_fn=load_conversation_video_ids)
+        self.last_message_by_conversation_id = DataLoader(load_fn=load_last_messages)
+
+    async def _bookmarks(self, video_ids: Sequence[str]) -> list[list[Bookmark]]:
+        if self.viewer_id is None:
+            return [[] for _ in video_ids]
+        grouped: dict[str, list[Bookmark]] = defaultdict(list)
+        rows = await Bookmark.filter(user_id=self.viewer_id, video_id__in=list(video_ids))
+        # the whole-video bookmark first, then moments in video order (same on every database)
+        for row in sorted(rows, key=lambda b: (b.seconds is not None, b.seconds or 0.0, b.created_at)):
+            grouped[str(row.video_id)].append(row)  # type: ignore[attr-defined]
+        return [grouped.get(k, []) for k in video_ids]
+
+    async def _library_entries(self, video_ids: Sequence[str]) -> list[LibraryEntry | None]:
+        # the viewer's own entries only: what is not in their library does not exist for them
+        if self.viewer_id is None:
+            return [None] * len(video_ids)
+        rows = {
+            str(e.video_id): e  # type: ignore[attr-defined]
+            for e in await LibraryEntry.filter(user_id=self.viewer_id, video_id__in=list(video_ids))
+        }
+        return [rows.get(k) for k in video_ids]
+
+
+async def load_conversation_video_ids(conversation_ids: Sequence[str]) -> list[list[str]]:
+    from services.search import Dialect
+
+    db = Dialect()
+    marks = ", ".join("?" * len(conversation_ids))
+    # only "?" placeholders are interpolated; the ids travel as bound values
+    rows = await db.rows(
+        f"SELECT conversations_id AS c, video_id AS v FROM conversation_videos WHERE conversations_id IN ({marks})",  # noqa: S608
+        list(conversation_ids),
+    )
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        grouped[str(row["c"])].append(str(row["v"]))
+    return [sorted(grouped.get(k, [])) for k in conversation_ids]
+
+
+async def load_last_messages(conversation_ids: Sequence[str]) -> list[Message | None]:
+    from services.search import Dialect
+
+    marks = ", ".join("?" * len(conversation_ids))
+    newest = await Dialect().rows(  # only "?" placeholders are interpolated
+        f"""SELECT m.id AS id FROM messages m WHERE m.conversation_id IN ({marks}) AND NOT EXISTS (
+              SELECT 1 FROM messages n WHERE n.conversation_id = m.conversation_id
+              AND (n.created_at > m.created_at OR (n.created_at = m.created_at AND n.id > m.id)))""",  # noqa: S608
+        list(conversation_ids),
+    )
+    rows = {str(m.conversation_id): m for m in await Message.filter(id__in=[r["id"] for r in newest])}  # type: ignore[attr-defined]
+    return [rows.get(k) for k in conversation_ids]
