@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from saq import Worker
-from saq.job import Status
+from saq.job import Job, Status
 from saq.queue.redis import RedisQueue as SaqRedisQueue
 
 log = logging.getLogger(__name__)
@@ -155,9 +155,24 @@ class RedisQueue:
         }
 
     async def enqueue(self, job_id: str) -> None:
-        job = await self._queue.enqueue(JOB_FUNCTION, key=job_id, analysis_id=job_id, **self._job_options)
+        job = await self._enqueue(job_id)
+        if job is None and await self._clear_stale_abort(job_id):
+            job = await self._enqueue(job_id)
         if job is None:
             log.debug("job %s is already queued or running", job_id)
+
+    async def _enqueue(self, job_id: str) -> Job | None:
+        return await self._queue.enqueue(JOB_FUNCTION, key=job_id, analysis_id=job_id, **self._job_options)
+
+    async def _clear_stale_abort(self, job_id: str) -> bool:
+        """saq refuses to enqueue a key for a few seconds after aborting it (a swept job from a
+        dead worker, say), and says only "already queued". When the job is neither queued nor
+        running, that marker is stale: our database, not saq, decides that the job must run."""
+        existing = await self._queue.job(job_id)
+        if existing is not None and existing.status in {Status.QUEUED, Status.ACTIVE}:
+            return False
+        marker = Job(function=JOB_FUNCTION, key=job_id, queue=self._queue).abort_id
+        return bool(await self._queue.redis.delete(marker))
 
     async def depth(self) -> int:
         return await self._queue.count("queued")
@@ -225,8 +240,12 @@ async def run_worker(
                 await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopping.cancel()
-            await worker.stop()
-            await asyncio.shield(running)
+            # a stop that comes before start() got going is undone by start() (it makes a new
+            # event and clears its stopped flag): ask again until start() has returned
+            while not running.done():
+                await worker.stop()
+                await asyncio.wait({running}, timeout=0.5)
+            await running
     finally:
         if not running.done():
             running.cancel()

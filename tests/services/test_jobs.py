@@ -192,27 +192,56 @@ async def test_worker_runs_a_job_enqueued_by_another_process(
 
     stop = asyncio.Event()
     worker = await _worker(queue_name, handler, stop)
-    await redis_queue.enqueue("analysis-1")
-    await eventually(lambda: calls == ["analysis-1"])
+    key = f"analysis-{uuid.uuid4()}"
+    await redis_queue.enqueue(key)
+    await eventually(lambda: calls == [key])
+    stop.set()
+    await asyncio.wait_for(worker, 10)
+
+
+@needs_redis
+async def test_a_recently_aborted_job_can_be_enqueued_again(redis_queue: RedisQueue, queue_name: str) -> None:
+    """saq marks an aborted key for a few seconds (a sweep of a dead worker's job does this);
+    when the database hands the job back meanwhile, it must still run."""
+    calls: list[str] = []
+
+    async def handler(job_id: str) -> None:
+        calls.append(job_id)
+
+    key = f"analysis-{uuid.uuid4()}"
+    await redis_queue.enqueue(key)
+    saq_queue = redis_queue._queue
+    job = await saq_queue.dequeue(timeout=1)  # taken by a worker that then dies
+    assert job is not None and job.key == key
+    await saq_queue.abort(job, "swept", ttl=60)
+    assert await redis_queue.depth() == 0
+    await redis_queue.enqueue(key)
+    assert await redis_queue.depth() == 1
+    await redis_queue.enqueue(key)  # a real duplicate is still refused
+    assert await redis_queue.depth() == 1
+    stop = asyncio.Event()
+    worker = await _worker(queue_name, handler, stop)
+    await eventually(lambda: calls == [key])
     stop.set()
     await asyncio.wait_for(worker, 10)
 
 
 @needs_redis
 async def test_duplicate_enqueue_runs_once(redis_queue: RedisQueue, queue_name: str) -> None:
+    key = f"analysis-{uuid.uuid4()}"
     calls: list[str] = []
 
     async def handler(job_id: str) -> None:
         calls.append(job_id)
 
-    await redis_queue.enqueue("analysis-1")
-    await redis_queue.enqueue("analysis-1")
+    await redis_queue.enqueue(key)
+    await redis_queue.enqueue(key)
     assert await redis_queue.depth() == 1
     stop = asyncio.Event()
     worker = await _worker(queue_name, handler, stop)
-    await eventually(lambda: calls == ["analysis-1"])
+    await eventually(lambda: calls == [key])
     await asyncio.sleep(0.5)
-    assert calls == ["analysis-1"]
+    assert calls == [key]
     stop.set()
     await asyncio.wait_for(worker, 10)
 
@@ -227,6 +256,7 @@ async def test_depth_counts_jobs_waiting(redis_queue: RedisQueue) -> None:
 
 @needs_redis
 async def test_failed_job_is_retried(redis_queue: RedisQueue, queue_name: str) -> None:
+    key = f"analysis-{uuid.uuid4()}"
     calls: list[str] = []
 
     async def handler(job_id: str) -> None:
@@ -236,9 +266,9 @@ async def test_failed_job_is_retried(redis_queue: RedisQueue, queue_name: str) -
 
     stop = asyncio.Event()
     worker = await _worker(queue_name, handler, stop)
-    await redis_queue.enqueue("analysis-1")
+    await redis_queue.enqueue(key)
     await eventually(lambda: len(calls) == 2)
-    assert calls == ["analysis-1", "analysis-1"]
+    assert calls == [key, key]
     stop.set()
     await asyncio.wait_for(worker, 10)
 
@@ -247,6 +277,7 @@ async def test_failed_job_is_retried(redis_queue: RedisQueue, queue_name: str) -
 async def test_stopping_the_worker_puts_its_running_job_back(
     redis_queue: RedisQueue, queue_name: str,
 ) -> None:
+    key = f"analysis-{uuid.uuid4()}"
     started = asyncio.Event()
 
     async def handler(job_id: str) -> None:
@@ -255,8 +286,19 @@ async def test_stopping_the_worker_puts_its_running_job_back(
 
     stop = asyncio.Event()
     worker = await _worker(queue_name, handler, stop)
-    await redis_queue.enqueue("analysis-1")
+    await redis_queue.enqueue(key)
     await asyncio.wait_for(started.wait(), 10)
     stop.set()
     await asyncio.wait_for(worker, 10)
     assert await redis_queue.depth() == 1
+
+
+@needs_redis
+async def test_a_worker_stopped_at_once_still_stops(queue_name: str) -> None:
+    async def handler(job_id: str) -> None:
+        raise AssertionError("no job was queued")
+
+    stop = asyncio.Event()
+    stop.set()  # before the worker has started
+    worker = await _worker(queue_name, handler, stop)
+    await asyncio.wait_for(worker, 10)
