@@ -33,6 +33,7 @@ from schema.view import GraphQLView
 from services import auth, database
 from services.analysis_jobs import JobEnv, run_analysis, stalled_analyses
 from services.analyzers import Analyzer, make_analyzer
+from services.embeddings import Embedder
 from services.errors import ErrorCode, ServiceError
 from services.jobs import DeferredQueue, InProcessQueue, JobQueue, RedisQueue, run_worker
 from services.llm import LLMSettings, make_client
@@ -65,6 +66,7 @@ class AppServices:
     rate_limiter: RateLimiter | None = None
     llm_client: openai.AsyncOpenAI | None = None
     llm_settings: LLMSettings | None = None
+    embedder: Embedder | None = None
 
 
 class RequestIdMiddleware:
@@ -152,6 +154,11 @@ async def runtime(
     llm_settings = LLMSettings.from_settings(settings)
     llm_client = make_client(llm_settings) if llm_settings is not None else None
     analyzer = make_analyzer(client=llm_client, settings=llm_settings)
+    embedder = (
+        Embedder(llm_client, llm_settings.embedding_model)
+        if llm_client is not None and llm_settings is not None and llm_settings.embedding_model
+        else None
+    )
     env = JobEnv(
         source=source or make_source(settings),
         analyzer=analyzer,
@@ -183,6 +190,7 @@ async def runtime(
             analyzer=analyzer,
             llm_client=llm_client,
             llm_settings=llm_settings,
+            embedder=embedder,
             rate_limiter=rate_limiter,
         )
     finally:

@@ -5,7 +5,7 @@ from models.chat import Citation, Conversation, Message, MessageRole
 from models.library import Bookmark, Interaction, InteractionKind, LibraryEntry
 from models.templates import GeneratedContent, Template
 from models.users import Role, Session, User
-from models.videos import Channel, Chunk, Segment, Transcript, TranscriptSource, Video, VideoSource
+from models.videos import Channel, Chunk, ChunkEmbedding, Segment, Transcript, TranscriptSource, Video, VideoSource
 
 MODEL_MODULES = [
     "models.users",
@@ -25,6 +25,7 @@ __all__ = [
     "Channel",
     "Chapter",
     "Chunk",
+    "ChunkEmbedding",
     "Citation",
     "Conversation",
     "GeneratedContent",

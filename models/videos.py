@@ -128,3 +128,23 @@ class Chunk(Model):
     class Meta:
         table = "chunks"
         unique_together = (("transcript_id", "position"),)
+
+
+class ChunkEmbedding(Model):
+    """A chunk's vector from one embedding model, for chat retrieval; made on first use.
+
+    The vector is packed little-endian float32 (4 bytes per dimension); similarity is computed in
+    the process over the chunks a question may reach, so neither database needs an extension."""
+
+    id = fields.UUIDField(primary_key=True)
+    chunk: fields.ForeignKeyRelation[Chunk] = fields.ForeignKeyField(
+        "models.Chunk", related_name="embeddings", on_delete=fields.CASCADE
+    )
+    model = fields.CharField(max_length=200)
+    dimensions = fields.IntField()
+    vector = fields.BinaryField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "chunk_embeddings"
+        unique_together = (("chunk_id", "model"),)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def answerer_of(info: Info) -> chat.Answerer:
     services = info.context.services
-    return chat.Answerer(client=services.llm_client, settings=services.llm_settings)
+    return chat.Answerer(client=services.llm_client, settings=services.llm_settings, embedder=services.embedder)
 
 
 async def start_conversation(info: Info, *, video_ids: list[relay.GlobalID], title: str | None) -> Conversation:

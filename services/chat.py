@@ -25,6 +25,7 @@ from services.timestamps import format_timestamp
 if TYPE_CHECKING:
     import openai
 
+    from services.embeddings import Embedder
     from services.llm import LLMSettings
     from services.pubsub import Broker
 
@@ -44,6 +45,7 @@ class Answerer:
 
     client: openai.AsyncOpenAI | None
     settings: LLMSettings | None
+    embedder: Embedder | None = None  # ranks passages by similarity too, when the endpoint offers it
 
 
 async def _videos_in_library(user: User, video_ids: Sequence[str]) -> list[str]:
@@ -196,7 +198,7 @@ async def send_message(
             "The videos of this conversation are no longer in your library.",
             field="conversationId",
         )
-    retrieval = await retrieve(user_id=str(user.id), video_ids=scope, question=question)
+    retrieval = await retrieve(user_id=str(user.id), video_ids=scope, question=question, embedder=answerer.embedder)
     pieces = (
         _llm_answer(answerer, history, question, retrieval.chunks)
         if answerer.client
@@ -215,6 +217,7 @@ async def send_message(
     metadata = {
         "source_chunk_ids": [c.chunk_id for c in retrieval.chunks],
         "retrieval_ms": round(retrieval.milliseconds, 2),
+        "retrieval": retrieval.method,
         "model": answerer.settings.model if answerer.client and answerer.settings else "local",
         **usage,
     }

@@ -45,6 +45,7 @@ class LLMSettings:
     api_key: str | None
     base_url: str | None = None
     model: str = "gpt-4o-mini"
+    embedding_model: str | None = None
     timeout: float = 120.0
     max_retries: int = 3
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
@@ -58,6 +59,7 @@ class LLMSettings:
             api_key=settings.openai_api_key,
             base_url=settings.openai_base_url,
             model=settings.openai_model,
+            embedding_model=settings.openai_embedding_model,
         )
 
 

@@ -31,6 +31,7 @@ class Settings:
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    openai_embedding_model: str | None = "text-embedding-3-small"
     log_level: str = "INFO"
     jobs_in_process: bool = True
     job_concurrency: int = 2
@@ -54,6 +55,8 @@ class Settings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             openai_model=env.get("OPENAI_MODEL", "gpt-4o-mini"),
+            # empty turns embeddings off; an endpoint without the model turns them off by itself
+            openai_embedding_model=env.get("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small") or None,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             # with Redis, `python main.py worker` processes run the jobs unless told otherwise
             jobs_in_process=_bool(env.get("JOBS_IN_PROCESS", "false" if env.get("REDIS_URL") else "true")),

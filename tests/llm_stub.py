@@ -89,8 +89,19 @@ class RecordedRequest:
 class LLMStub:
     """An in-process OpenAI-compatible server on 127.0.0.1 and a random port."""
 
-    def __init__(self, script: Script | None = None) -> None:
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        embeddings: bool = True,
+        embedding: Callable[[str, int], list[float]] | None = None,
+    ) -> None:
+        """`embeddings=False` answers /embeddings with 404, as an endpoint without the model does;
+        `embedding(text, dimensions)` replaces the hashed bag of words. Embedding requests never
+        take replies from the chat queue."""
         self.script = script
+        self.embeddings_offered = embeddings
+        self.embedding = embedding or (lambda text, dimensions: embed(text, dimensions=dimensions))
         self._queue: deque[ReplyLike] = deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -233,15 +244,21 @@ class LLMStub:
             }
         )
 
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/embeddings")]
+
     async def _embeddings(self, request: Request) -> Response:
-        body, reply = await self._receive(request)
-        if isinstance(reply, Fail):
-            return _failure(reply)
+        body = await request.json()
+        with self._lock:
+            self._requests.append(RecordedRequest(request.url.path, body, dict(request.headers), time.monotonic()))
+        if not self.embeddings_offered:
+            return _failure(Fail(404, f"The model `{body.get('model')}` does not exist"))
         texts = body.get("input", [])
         texts = [texts] if isinstance(texts, str) else list(texts)
         dimensions = int(body.get("dimensions") or 64)
         data = [
-            {"object": "embedding", "index": i, "embedding": embed(str(text), dimensions=dimensions)}
+            {"object": "embedding", "index": i, "embedding": self.embedding(str(text), dimensions)}
             for i, text in enumerate(texts)
         ]
         tokens = sum(_estimate(str(text)) for text in texts)
