@@ -90,13 +90,23 @@ _PG = {
                ts_rank_cd(h.search_vector, q) AS rank
         FROM library_entries le JOIN highlights h ON h.analysis_id = le.analysis_id, to_tsquery('english', ?) q
         WHERE le.user_id = ? AND h.search_vector @@ q ORDER BY rank DESC, h.id LIMIT ?""",
+    # Ranking reads every matching chunk's tsvector; for a word said in most of a large library that
+    # is tens of thousands of reads. So at most 500 matching chunks are ranked,
+    # found through the GIN index without reading a vector (the materialized CTE keeps the planner
+    # from a sequential scan); a rarer query is ranked whole, as before.
     "transcript": """
+        WITH q AS MATERIALIZED (SELECT to_tsquery('english', ?) AS q),
+        candidates AS MATERIALIZED (
+            SELECT ch.id FROM library_entries le
+            JOIN transcripts t ON t.video_id = le.video_id
+            JOIN chunks ch ON ch.transcript_id = t.id, q
+            WHERE le.user_id = ? AND ch.search_vector @@ q.q
+            LIMIT 500)
         SELECT ch.id AS id, t.video_id AS video_id, ch.transcript_id AS transcript_id, ch.start AS start,
                ch.first_segment AS first_segment, ch.last_segment AS last_segment,
-               ts_rank_cd(ch.search_vector, q) AS rank
-        FROM library_entries le JOIN transcripts t ON t.video_id = le.video_id
-             JOIN chunks ch ON ch.transcript_id = t.id, to_tsquery('english', ?) q
-        WHERE le.user_id = ? AND ch.search_vector @@ q ORDER BY rank DESC, ch.id LIMIT ?""",
+               ts_rank_cd(ch.search_vector, q.q) AS rank
+        FROM candidates c JOIN chunks ch ON ch.id = c.id JOIN transcripts t ON t.id = ch.transcript_id, q
+        ORDER BY rank DESC, ch.id LIMIT ?""",
 }
 _SQLITE = {
     "video": """
@@ -156,6 +166,7 @@ async def search(*, user_id: str, text: str, first: int, offset: int) -> SearchP
             for row in rows
         ]
     # channel names are few per library: matched here by the same rules, whatever their alphabet
+    names = _ChannelNames(matcher, query)
     grouped["channel"] = [
         SearchHit(
             kind="channel",
@@ -165,9 +176,9 @@ async def search(*, user_id: str, text: str, first: int, offset: int) -> SearchP
             row_key=str(row["video_id"]),
         )
         for row in await db.rows(_CHANNELS, [user_id])
-        if _names_every_term(matcher, query, str(row["name"]))
+        if names.match(str(row["name"]))
     ][:limit]
-    grouped["transcript"] = await _pin_transcript_lines(db, grouped["transcript"], matcher)
+    grouped["transcript"] = await _pin_transcript_lines(db, grouped["transcript"], matcher, query)
     hits = [
         hit
         if hit.kind == "transcript"
@@ -182,28 +193,78 @@ def _with_snippet(hit: SearchHit, snippet: str) -> SearchHit:
     return SearchHit(hit.kind, hit.video_id, hit.score, snippet, hit.seconds, hit.highlight_id, hit.row_key)
 
 
-def _names_every_term(matcher: Matcher, query: SearchQuery, name: str) -> bool:
-    return all(Matcher(SearchQuery((term,))).count(name) for term in query.terms) and matcher.count(name) > 0
+class _ChannelNames:
+    """Whether a channel name has every term of the query; a library repeats few names many times."""
+
+    def __init__(self, matcher: Matcher, query: SearchQuery) -> None:
+        self._matcher = matcher
+        self._each = [Matcher(SearchQuery((term,))) for term in query.terms]
+        self._decided: dict[str, bool] = {}
+
+    def match(self, name: str) -> bool:
+        known = self._decided.get(name)
+        if known is None:
+            known = self._decided[name] = all(m.count(name) for m in self._each) and self._matcher.count(name) > 0
+        return known
 
 
-async def _pin_transcript_lines(db: Dialect, hits: list[SearchHit], matcher: Matcher) -> list[SearchHit]:
+_MATCHING_LINES = """
+    SELECT transcript_id, position, start, text, before, after FROM (
+        SELECT transcript_id, position, start, text,
+               lag(text) OVER w AS before, lead(text) OVER w AS after,
+               to_tsvector('english', text) @@ to_tsquery('english', ?) AS matched
+        FROM segments WHERE {where}
+        WINDOW w AS (PARTITION BY transcript_id ORDER BY position)) s
+    WHERE matched"""
+
+
+async def _lines(
+    db: Dialect, ranges: list[tuple[str, int, int]], query: SearchQuery | None
+) -> tuple[dict[tuple[str, int], tuple[float, str]], set[tuple[str, int]]]:
+    """The lines of these ranges and their neighbours; and which of them match, when the database
+    can tell (PostgreSQL: only matching lines and their neighbours travel; else every line does)."""
+    lines: dict[tuple[str, int], tuple[float, str]] = {}
+    where = " OR ".join(["(transcript_id = ? AND position BETWEEN ? AND ?)"] * len(ranges))
+    values: list[Any] = []
+    for transcript_id, low, high in ranges:
+        values += [transcript_id, low - 1, high + 1]  # the neighbours too
+    if query is not None:
+        matched: set[tuple[str, int]] = set()
+        for row in await db.rows(_MATCHING_LINES.format(where=where), [query.tsquery(), *values]):
+            key = (str(row["transcript_id"]), int(row["position"]))
+            matched.add(key)
+            lines[key] = (float(row["start"]), str(row["text"]))
+            for offset, text in ((-1, row["before"]), (1, row["after"])):
+                neighbour = (key[0], key[1] + offset)
+                if text is not None and neighbour not in lines:
+                    lines[neighbour] = (float("nan"), str(text))
+        return lines, matched
+    sql = f"SELECT transcript_id, position, start, text FROM segments WHERE {where}"  # noqa: S608 (placeholders only)
+    for row in await db.rows(sql, values):
+        lines[(str(row["transcript_id"]), int(row["position"]))] = (float(row["start"]), str(row["text"]))
+    return lines, set(lines)
+
+
+async def _pin_transcript_lines(
+    db: Dialect, hits: list[SearchHit], matcher: Matcher, query: SearchQuery
+) -> list[SearchHit]:
     """Each transcript hit points at the line that matched, with its neighbours as snippet;
     a line found through two overlapping chunks is kept once."""
-    ranges = [tuple(h.row_key.split(":")) for h in hits]
+    ranges = [(t, int(low), int(high)) for t, low, high in (h.row_key.split(":") for h in hits)]
     lines: dict[tuple[str, int], tuple[float, str]] = {}
+    matched: set[tuple[str, int]] = set()
     if ranges:
-        where = " OR ".join(["(transcript_id = ? AND position BETWEEN ? AND ?)"] * len(ranges))
-        values: list[Any] = []
-        for transcript_id, low, high in ranges:
-            values += [transcript_id, int(low) - 1, int(high) + 1]  # the neighbours too
-        sql = f"SELECT transcript_id, position, start, text FROM segments WHERE {where}"  # noqa: S608 (placeholders only)
-        for row in await db.rows(sql, values):
-            lines[(str(row["transcript_id"]), int(row["position"]))] = (float(row["start"]), str(row["text"]))
+        lines, matched = await _lines(db, ranges, query if db.postgres else None)
+        # a chunk none of whose lines matches alone (a phrase across two lines): all its lines
+        unmatched = [r for r in ranges if not any((r[0], p) in matched for p in range(r[1], r[2] + 1))]
+        if unmatched:
+            more, _ = await _lines(db, unmatched, None)
+            lines.update({k: v for k, v in more.items() if k not in matched})
+            matched.update(more)
     pinned: list[SearchHit] = []
     seen: set[tuple[str, int]] = set()
-    for hit in hits:
-        transcript_id, low, high = hit.row_key.split(":")
-        candidates = [(transcript_id, p) for p in range(int(low), int(high) + 1) if (transcript_id, p) in lines]
+    for hit, (transcript_id, low, high) in zip(hits, ranges, strict=True):
+        candidates = [(transcript_id, p) for p in range(low, high + 1) if (transcript_id, p) in matched]
         if not candidates:
             continue
         # the line with the most matching words; the earliest of equals

@@ -15,7 +15,7 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _stemmer = snowballstemmer.stemmer("english")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     return str(_stemmer.stemWord(word.lower()))
 
@@ -24,13 +24,30 @@ class Matcher:
     def __init__(self, query: SearchQuery) -> None:
         self.stems = {stem(w) for t in query.terms if not t.prefix for w in t.words}
         self.prefixes = tuple(w for t in query.terms if t.prefix for w in t.words)
+        # the English stemmer keeps a word's first letter (even "dying" -> "die"): a word whose first
+        # letter starts no stem is not stemmed at all, which spares most of a line's words
+        self._initials = frozenset(s[0] for s in self.stems if s)
+        self._decided: dict[str, bool] = {}
 
     def matches(self, word: str) -> bool:
         lowered = word.lower()
-        return stem(lowered) in self.stems or (bool(self.prefixes) and lowered.startswith(self.prefixes))
+        known = self._decided.get(lowered)
+        return self._decide(lowered) if known is None else known
+
+    def _decide(self, lowered: str) -> bool:
+        known = (lowered[:1] in self._initials and stem(lowered) in self.stems) or (
+            bool(self.prefixes) and lowered.startswith(self.prefixes)
+        )
+        if len(self._decided) < 100_000:
+            self._decided[lowered] = known
+        return known
 
     def count(self, text: str) -> int:
-        return sum(self.matches(m.group(0)) for m in _WORD.finditer(text))
+        decided, found = self._decided, 0
+        for word in _WORD.findall(text.lower()):
+            known = decided.get(word)
+            found += self._decide(word) if known is None else known
+        return found
 
     def mark(self, text: str) -> str:
         """HTML-escaped text with each matching word in <mark>: the only markup a snippet has."""
