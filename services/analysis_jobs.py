@@ -102,8 +102,25 @@ async def _lease(analysis_id: str, env: JobEnv) -> AsyncIterator[None]:
             await task
 
 
+_RUNNING_HERE: set[str] = set()  # analyses this process is running now
+
+
 async def run_analysis(analysis_id: str, env: JobEnv) -> None:
     """Run the job if nobody else holds it; every outcome ends in a stored final event."""
+    # A queue may hand this process a job it is already running (saq's start-up sweep can retry a
+    # job it is dequeuing at that instant); the lease is this process's own, so `claim` would let
+    # the second run in beside the first.
+    if analysis_id in _RUNNING_HERE:
+        log.info("analysis %s is already running in this process", analysis_id, extra={"analysis_id": analysis_id})
+        return
+    _RUNNING_HERE.add(analysis_id)
+    try:
+        await _run_claimed(analysis_id, env)
+    finally:
+        _RUNNING_HERE.discard(analysis_id)
+
+
+async def _run_claimed(analysis_id: str, env: JobEnv) -> None:
     if not await claim(analysis_id, env):
         return
     analysis = await Analysis.get(id=analysis_id).prefetch_related("video")

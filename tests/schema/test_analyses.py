@@ -334,3 +334,24 @@ async def test_naming_the_videos_own_language_reuses_the_analysis(client):
     assert named["reused"] is True and named["analysis"]["id"] == first["analysis"]["id"]
     other = await analyze(client, bob, f"https://youtu.be/{COMPILER_TALK}", language="de")
     assert other["reused"] is False
+
+
+async def test_a_job_handed_twice_to_one_process_runs_once(client, app_services, fixture_source):
+    """A queue may deliver a job again to the process already running it (saq's start-up sweep
+    does): the second delivery must not run beside the first under the same lease."""
+    from models import User
+    from services.analysis_jobs import JobEnv, run_analysis
+
+    token = await sign_up(client)
+    user = await User.get(email="ada@example.com")
+    video = await Video.create(youtube_id=INDEX_TALK, url=f"https://www.youtube.com/watch?v={INDEX_TALK}", title="x")
+    await LibraryEntry.create(user=user, video=video)
+    analysis = await Analysis.create(video=video, settings_key="twice", analyzer="local:1", requested_by=user)
+    env = JobEnv(
+        source=fixture_source, analyzer=app_services.analyzer, broker=app_services.broker, worker_id="one-process"
+    )
+    await asyncio.gather(run_analysis(str(analysis.id), env), run_analysis(str(analysis.id), env))
+    done = await wait_until_done(client, token, str(GlobalID("Analysis", str(analysis.id))))
+    assert done["status"] == "COMPLETED", done["error"]
+    assert await Highlight.filter(analysis_id=analysis.id).count() == len(done["highlights"]) > 0
+    assert await Analysis.filter(id=analysis.id).values_list("attempts", flat=True) == [1]
