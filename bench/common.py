@@ -17,7 +17,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -37,6 +36,7 @@ import httpx
 import websockets
 
 from tests.fixture_source import DATA, FixtureSource
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -66,12 +66,6 @@ def fixture_files(video_id: str) -> tuple[Path, list[Path]]:
     subtitles = sorted(p for p in DATA.glob(f"*[[]{video_id}[]].*") if not p.name.endswith(".info.json"))
     return info, subtitles
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def raise_open_files(wanted: int) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.fixture_source import DATA, INDEX_TALK
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "clients.md"
@@ -63,17 +63,11 @@ def marked_examples() -> dict[str, Example]:
 EXAMPLES = marked_examples()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """A fresh server per example, so each meets what a first-time reader's server does."""
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in SERVER_SETTINGS}
     env.update(
         DATABASE_URL=f"sqlite://{tmp_path / 'clients.sqlite3'}", RATE_LIMITS_ENABLED="false", LOG_LEVEL="WARNING"

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from redis.asyncio import Redis
 
 from tests.conftest import PG_SERVER, REDIS_URL, create_pg_database, drop_pg_database
 from tests.fixture_source import MARATHON
-from tests.helpers import data_of, gql, sign_up
+from tests.helpers import data_of, free_port, gql, sign_up
 from tests.schema.test_analyses import _collect, _subscribe
 from tests.schema.test_import import compiler_files, fixture_file, import_files
 
@@ -37,12 +36,6 @@ LEASE_SECONDS = 3
 STATUS = "query($id: ID!) { node(id: $id) { ... on Analysis { status progress highlights { id } } } }"
 LIBRARY = "{ viewer { library(first: 5) { edges { node { video { youtubeId } analysis { id status } } } } } }"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Deployment:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 from models import User
 from resolvers import videos
 from services.errors import ErrorCode, ServiceError
-from tests.helpers import data_of, sign_up
+from tests.helpers import data_of, free_port, sign_up
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 VIEWER_EMAIL = "{ viewer { email } }"
@@ -216,17 +215,11 @@ async def test_uploaded_files_are_closed_once_the_answer_is_sent(client, monkeyp
     assert len(uploads) == 2 and all(upload.file.closed for upload in uploads)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 @pytest.fixture
 def audited_server(tmp_path: Path) -> Iterator[str]:
     """`main.py serve` in its own process, in the embedded shape, on a free port."""
-    port = _free_port()
+    port = free_port()
     env = {name: value for name, value in os.environ.items() if name not in {"REDIS_URL", "DATABASE_URL"}}
     env.update(DATABASE_URL=f"sqlite://{tmp_path / 'audit.sqlite3'}", LOG_LEVEL="WARNING")
     log = (tmp_path / "server.log").open("wb")

@@ -312,6 +312,17 @@ async def test_a_quoted_phrase_matches_the_words_together_only(client):
     assert {h["video"]["title"] for h in await hits(client, token, "index scan")} == {"Plans", "Tables"}
 
 
+async def test_a_phrase_said_across_two_lines_is_still_found(client):
+    """The words meet only in the chunk, not in any one line: the hit points at the phrase's first line."""
+    token = await sign_up(client)
+    user = await ada()
+    await add_video(user, youtube_id="phRase00003", title="Runtimes",
+                    lines=[(3.0, "then we ran into the garbage"), (6.0, "collector pausing everything")])
+    [hit] = await hits(client, token, '"garbage collector"')
+    assert (hit["kind"], hit["seconds"]) == ("TRANSCRIPT", 3.0)
+    assert "<mark>garbage</mark>" in hit["snippet"] and "<mark>collector</mark>" in hit["snippet"]
+
+
 async def test_a_trailing_star_matches_words_that_start_so(client):
     token = await sign_up(client)
     user = await ada()
