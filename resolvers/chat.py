@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from strawberry import relay
@@ -77,7 +77,7 @@ async def own_message(info: Info, node_id: str) -> Message | None:
     return await Message.get_or_none(id=key, conversation__user_id=info.context.viewer.id)
 
 
-async def message_events(info: Info, *, conversation_id: relay.GlobalID) -> AsyncIterator[dict[str, Any]]:
+async def message_events(info: Info, *, conversation_id: relay.GlobalID) -> AsyncIterator[Mapping[str, Any]]:
     """Deltas of each answer as it is written, then the stored message; for the owner only."""
     cid = (
         raw_id(conversation_id, "Conversation", "conversationId")

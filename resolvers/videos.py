@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from models import Analysis, Channel, Highlight, LibraryEntry, Video
@@ -150,12 +150,15 @@ async def analysis_events(info: Info, *, analysis_id: str) -> AsyncIterator[Even
         )
         if done:
             return
-        iterator: AsyncIterator[dict[str, object]] | None = aiter(messages)
+        iterator: AsyncIterator[Mapping[str, object]] | None = aiter(messages)
         while True:
             try:
                 if iterator is None:
                     raise SubscriptionDropped("reading the stored log")
-                events = [Event.from_message(await asyncio.wait_for(anext(iterator), SILENCE_SECONDS))]
+                # asyncio.timeout, not wait_for: no task per message
+                async with asyncio.timeout(SILENCE_SECONDS):
+                    message = await anext(iterator)
+                events = [Event.from_message(message)]
             except TimeoutError:
                 # pub/sub drops what is published while a connection is re-made: after a silence,
                 # the stored log says whether anything was missed

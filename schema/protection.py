@@ -145,16 +145,6 @@ def measure_operation(
         if isinstance(d.default_value, IntValueNode)
     }
 
-    def connections(selection_set: SelectionSetNode | None, multiplier: int) -> int:
-        total = 0
-        for field in _fields(selection_set, fragments):
-            first = _page_size(field, variables, defaults, max_page_size)
-            if first is None:
-                total += connections(field.selection_set, multiplier)
-            else:
-                total += multiplier * first + connections(field.selection_set, multiplier * first)
-        return total
-
     classes: dict[str, int] = {}
     for field in _fields(operation.selection_set, fragments):
         names = [ROOT_CLASSES.get(field.name.value)]
@@ -162,7 +152,28 @@ def measure_operation(
             names = [VIEWER_CLASSES.get(f.name.value) for f in _fields(field.selection_set, fragments)]
         for name in filter(None, names):
             classes[name] = classes.get(name, 0) + 1
-    return OperationShape(classes=classes, cost=1 + connections(operation.selection_set, 1))
+    items = _items(operation.selection_set, 1, fragments, variables, defaults, max_page_size)
+    return OperationShape(classes=classes, cost=1 + items)
+
+
+def _items(
+    selection_set: SelectionSetNode | None,
+    multiplier: int,
+    fragments: Fragments,
+    variables: Mapping[str, Any],
+    defaults: Mapping[str, int],
+    max_page_size: int,
+) -> int:
+    """The connection items a selection may return: each page size times those of its parents."""
+    total = 0
+    for field in _fields(selection_set, fragments):
+        first = _page_size(field, variables, defaults, max_page_size)
+        if first is None:
+            total += _items(field.selection_set, multiplier, fragments, variables, defaults, max_page_size)
+        else:
+            inner = multiplier * first
+            total += inner + _items(field.selection_set, inner, fragments, variables, defaults, max_page_size)
+    return total
 
 
 def actual_cost(selection_set: SelectionSetNode | None, data: Any, fragments: Fragments) -> int:

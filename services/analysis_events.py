@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
@@ -27,17 +28,19 @@ class Event:
     status: str
     progress: float
     message: str = ""
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def final(self) -> bool:
         return self.kind == "final"
 
     def as_message(self) -> dict[str, Any]:
-        return asdict(self)
+        message = {f.name: getattr(self, f.name) for f in fields(self)}
+        message["payload"] = dict(self.payload)
+        return message
 
     @classmethod
-    def from_message(cls, message: dict[str, Any]) -> Event:
+    def from_message(cls, message: Mapping[str, Any]) -> Event:
         return cls(**{k: message[k] for k in cls.__slots__ if k in message})
 
 

@@ -1,8 +1,9 @@
 """Publish/subscribe between processes: the events of a job reach every API process's subscribers.
 
 Delivery is best effort, at most once: the stored events in the database are the truth, and a
-subscriber reads the current state after subscribing. Messages are JSON objects; every subscriber
-gets its own decoded copy, so one consumer cannot change what another sees.
+subscriber reads the current state after subscribing. Messages are JSON objects, decoded once per
+process and read-only (objects are ``MappingProxyType``, arrays tuples), so all local subscribers
+share one copy and none can change what another sees.
 
 Slow subscribers: each has a bounded queue (``max_pending`` messages). A subscriber whose queue is
 full when a message arrives is dropped at once: it no longer receives anything, reads what it had
@@ -18,8 +19,9 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import RedisError
@@ -40,7 +42,7 @@ class SubscriptionDropped(Exception):
 class Broker(Protocol):
     async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[Mapping[str, Any]]]: ...
 
     async def close(self) -> None: ...
 
@@ -52,11 +54,11 @@ class Subscription:
         self.channel = channel
         self._max_pending = max_pending
         # unbounded on purpose: deliver() enforces the bound, so the end marker (None) always fits
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Mapping[str, Any] | None] = asyncio.Queue()
         self._ended = False
         self._error: SubscriptionDropped | None = None
 
-    def deliver(self, data: str) -> bool:
+    def deliver(self, message: Mapping[str, Any]) -> bool:
         """Queue a message; False when the subscriber was full and has just been dropped."""
         if self._ended:
             return False
@@ -65,7 +67,7 @@ class Subscription:
             log.warning("dropping a slow subscriber of %s: %d messages unread", self.channel, unread)
             self.end(SubscriptionDropped(f"subscriber of {self.channel} fell behind and was dropped"))
             return False
-        self._queue.put_nowait(json.loads(data))
+        self._queue.put_nowait(message)
         return True
 
     def end(self, error: SubscriptionDropped | None = None) -> None:
@@ -77,7 +79,7 @@ class Subscription:
     def __aiter__(self) -> Subscription:
         return self
 
-    async def __anext__(self) -> dict[str, Any]:
+    async def __anext__(self) -> Mapping[str, Any]:
         item = await self._queue.get()
         if item is None:
             self._queue.put_nowait(None)  # iterating again keeps ending the same way
@@ -92,6 +94,23 @@ def encode(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), allow_nan=False)
 
 
+def decode(data: str) -> Mapping[str, Any] | None:
+    """The message, read-only throughout; None when it is not a JSON object."""
+    try:
+        message = json.loads(data, object_hook=_read_only)
+    except ValueError:
+        return None
+    return message if isinstance(message, Mapping) else None
+
+
+def _read_only(obj: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType({key: _tuples(value) if isinstance(value, list) else value for key, value in obj.items()})
+
+
+def _tuples(items: list[Any]) -> tuple[Any, ...]:
+    return tuple(_tuples(item) if isinstance(item, list) else item for item in items)
+
+
 class InMemoryBroker:
     """One process: every subscriber has its own queue."""
 
@@ -101,14 +120,15 @@ class InMemoryBroker:
         self._closed = False
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        data = encode(message)
+        shared = decode(encode(message))
+        assert shared is not None  # an object encoded is an object decoded
         subscribers = self._channels.get(channel, set())
         for subscriber in list(subscribers):
-            if not subscriber.deliver(data):
+            if not subscriber.deliver(shared):
                 subscribers.discard(subscriber)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Mapping[str, Any]]]:
         if self._closed:
             raise RuntimeError("the broker is closed")
         subscription = Subscription(channel, self._max_pending)
@@ -185,7 +205,7 @@ class RedisBroker:
             log.warning("could not publish to %s: %s", channel, exc)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Mapping[str, Any]]]:
         if self._closed:
             raise RuntimeError("the broker is closed")
         name = self._prefix + channel
@@ -323,17 +343,13 @@ class RedisBroker:
             state = self._channels.get(_text(message["channel"]))
             if state is None:
                 return
-            data = _text(message["data"])
-            try:
-                valid = isinstance(json.loads(data), dict)
-            except ValueError:
-                valid = False
-            if not valid:
+            shared = decode(_text(message["data"]))
+            if shared is None:
                 # someone else publishing under our prefix; subscribers only ever get objects
                 log.warning("ignoring a message that is not a JSON object on %s", _text(message["channel"]))
                 return
             for subscriber in list(state.subscribers):
-                if not subscriber.deliver(data):
+                if not subscriber.deliver(shared):
                     state.subscribers.discard(subscriber)
 
 

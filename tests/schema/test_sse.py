@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -100,7 +100,7 @@ class CountingBroker:
         await self.inner.publish(channel, message)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Mapping[str, Any]]]:
         self.open += 1
         try:
             async with self.inner.subscribe(channel) as messages:
