@@ -18,6 +18,7 @@ from schema.nodes import resolve_node
 from schema.observability import observability_extensions
 from schema.protection import QueryLimits, RateLimitQueries, protection_extensions
 from schema.search import SearchQueries
+from schema.shared_events import SharedEventExecutor
 from schema.templates import TemplateMutations
 from schema.users import User
 from schema.videos import Channel, Highlight
@@ -68,6 +69,7 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         types=[Channel, Highlight],
+        execution_context_class=SharedEventExecutor,
         extensions=[
             *observability_extensions(tracing),  # first: outermost, so they see every outcome
             ErrorPolicy,

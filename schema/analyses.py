@@ -85,7 +85,7 @@ class ImportVideoInput:
     )
 
 
-def _event(event: Event) -> AnalysisEvent:
+def _event(event: Event, *, stored: bool) -> AnalysisEvent:
     payload = event.payload
     preview = None
     if event.kind == "highlight":
@@ -106,6 +106,7 @@ def _event(event: Event) -> AnalysisEvent:
         highlight=preview,
         final=event.final,
         analysis_id=event.analysis_id,
+        share_key=(event.analysis_id, event.sequence) if stored else None,
     )
 
 
@@ -117,5 +118,7 @@ class AnalysisSubscriptions:
     async def analysis_progress(self, info: Info, analysis_id: relay.GlobalID) -> AsyncGenerator[AnalysisEvent, None]:
         if analysis_id.type_name != "Analysis":
             raise ServiceError(ErrorCode.NOT_FOUND, "No such analysis.", field="analysisId")
+        stored = False  # the first event is this subscriber's view of the state; the rest are the log's
         async for event in resolvers.analysis_events(info, analysis_id=analysis_id.node_id):
-            yield _event(event)
+            yield _event(event, stored=stored)
+            stored = True

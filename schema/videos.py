@@ -255,6 +255,8 @@ class AnalysisEvent:
     highlight: HighlightPreview | None = strawberry.field(description="The highlight just found, for kind = highlight.")
     final: bool = strawberry.field(description="True on the last event; the subscription then completes.")
     analysis_id: strawberry.Private[str]
+    # set on a stored event, the same for everyone: subscribers may share its execution
+    share_key: strawberry.Private[tuple[str, int] | None] = None
 
     @strawberry.field(description="The analysis as it stands now.")
     async def analysis(self, info: Info) -> Analysis:
