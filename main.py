@@ -271,9 +271,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     host, port = args.host or settings.host, args.port or settings.port
     print(f"vidgraph: GraphiQL at http://{host}:{port}/graphql", flush=True)
     if args.workers > 1:
-        uvicorn.run("main:create_app", factory=True, host=host, port=port, workers=args.workers, log_config=None)
+        uvicorn.run(
+            "main:create_app", factory=True, host=host, port=port, workers=args.workers, **settings.uvicorn_options()
+        )
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+        uvicorn.run(create_app(settings), host=host, port=port, **settings.uvicorn_options())
 
 
 async def _createadmin(settings: Settings, email: str) -> None:

@@ -255,6 +255,8 @@ async def bench_broker(broker: str, args: argparse.Namespace) -> dict[str, Any]:
                 expected = args.events * args.connections
                 print(f"  injected via Redis, one event at a time: {len(injected.millis)} of {expected} "
                       f"(event, client) pairs delivered; ms {summary(injected.millis)}")
+                print("    publish to the last client, each event in order (ms): "
+                      + " ".join(f"{f:.0f}" for f in injected.fan_outs))
                 fan_out = statistics.median(injected.fan_outs)
                 print(f"    publish to the last client, per event: median {fan_out:.0f} ms; "
                       f"server CPU per event {injected.server_cpu_ms:.0f} ms "

@@ -311,7 +311,7 @@ def _serve() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     app = create_app(settings, source=GatedFixtureSource(args.gate_dir))
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", **settings.uvicorn_options())
 
 
 if __name__ == "__main__":

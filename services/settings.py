@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite://var/vidgraph.sqlite3"
 
@@ -37,6 +38,7 @@ class Settings:
     job_concurrency: int = 2
     job_lease_seconds: float = 60.0
     max_video_seconds: float = 6 * 3600
+    ws_compression: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -63,7 +65,14 @@ class Settings:
             job_concurrency=int(env.get("JOB_CONCURRENCY", "2")),
             job_lease_seconds=float(env.get("JOB_LEASE_SECONDS", "60")),
             max_video_seconds=float(env.get("MAX_VIDEO_SECONDS", str(6 * 3600))),
+            ws_compression=_bool(env.get("WS_COMPRESSION", "false")),
         )
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """How uvicorn serves the app. WebSocket frames go uncompressed unless asked: events are a
+        few hundred bytes, and permessage-deflate costs each connection its own zlib state (most of
+        its memory) and every frame a compression, for little saved."""
+        return {"log_config": None, "ws_per_message_deflate": self.ws_compression}
 
     @property
     def is_sqlite(self) -> bool:

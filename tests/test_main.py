@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 
+import asyncio
+
 import pytest
+import uvicorn
 import websockets
 from redis.asyncio import Redis
 from websockets.typing import Subprotocol
@@ -175,3 +178,25 @@ def test_export_schema_command_writes_the_sdl(tmp_path):
     out = tmp_path / "schema.graphql"
     assert main.main(["export-schema", "-o", str(out)]) == 0
     assert "type Query" in out.read_text()
+
+
+@pytest.mark.parametrize(("env", "compressed"), [({}, False), ({"WS_COMPRESSION": "true"}, True)])
+async def test_websocket_frames_are_compressed_only_when_asked(asgi_app, env, compressed):
+    """`main.py serve` runs uvicorn with these options: permessage-deflate only on request."""
+    options = Settings.from_env(env).uvicorn_options()
+    config = uvicorn.Config(asgi_app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", **options)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        # the client offers permessage-deflate; the server's answer says whether it took it
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]
+        ) as ws:
+            agreed = ws.response.headers.get("Sec-WebSocket-Extensions") if ws.response else None
+        assert ("permessage-deflate" in (agreed or "")) is compressed
+    finally:
+        server.should_exit = True
+        await task
