@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-
-import asyncio
 
 import pytest
 import uvicorn
