@@ -89,7 +89,8 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # a WebSocket's frames need no header: its send is passed on as it is
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
         finally:
             request_id.reset(token)
 
