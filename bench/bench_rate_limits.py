@@ -2,8 +2,9 @@
 Redis, side by side in one run; and the Redis round trips the limiter makes per request.
 
 Run: `python -m bench.bench_rate_limits [--redis redis://127.0.0.1:6379/15]` from the repository root.
-The app runs in process (httpx's ASGI transport, a temporary SQLite file, one signed-in client), so
-the figures are the server's own cost per request. Prints the median of several rounds per variant.
+The app runs in process (httpx's ASGI transport, a temporary SQLite file, one signed-in client) on
+uvloop, as under `main.py serve`, so the figures are the server's own cost per request. Prints the
+median of several rounds per variant.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop
 from redis.asyncio.connection import Connection
 from starlette.types import Receive, Scope, Send
 from strawberry.extensions import ParserCache, ValidationCache
@@ -141,7 +143,8 @@ def main() -> None:
     args = parser.parse_args()
     global CONCURRENCY
     CONCURRENCY = max(1, args.concurrency)
-    asyncio.run(bench(args.redis))
+    # uvloop: the loop `main.py serve` runs on (uvicorn[standard] picks it)
+    uvloop.run(bench(args.redis))
 
 
 if __name__ == "__main__":

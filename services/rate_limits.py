@@ -9,6 +9,7 @@ error) with one warning per outage, and return to Redis as soon as it answers ag
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -137,13 +138,15 @@ class _RedisCounters:
 
     def __init__(self, *, redis_url: str, prefix: str, timeout: float) -> None:
         # short timeouts and no retries: a slow or absent Redis must cost a request little before
-        # the limiter falls back to memory
+        # the limiter falls back to memory. The timeout wraps each call (`add`) instead of being
+        # redis-py's socket timeout, which on Python 3.11 makes a task for every read and write.
+        self.timeout = timeout
         self.storage = RedisStorage(
             _limits_uri(redis_url),
             implementation="redispy",
             key_prefix=f"{prefix}ratelimit",
             socket_connect_timeout=timeout,
-            socket_timeout=timeout,
+            socket_timeout=None,  # redis-py 8 would otherwise default to 5 s
             retry=Retry(NoBackoff(), 0),  # type: ignore[arg-type]
         )
         bridge = self.storage.bridge
@@ -152,6 +155,11 @@ class _RedisCounters:
         self.client = cast(Redis, bridge.get_connection())
 
     async def add(self, increments: Sequence[Increment]) -> list[int]:
+        # TimeoutError is an OSError: the limiter counts it as Redis not answering
+        async with asyncio.timeout(self.timeout):
+            return await self._add(increments)
+
+    async def _add(self, increments: Sequence[Increment]) -> list[int]:
         script = self.bridge.lua_incr_expire
         for attempt in (1, 2):
             try:
@@ -177,7 +185,8 @@ class _RedisCounters:
         raise AssertionError("unreachable")
 
     async def read(self, key: str) -> int:
-        return await self.storage.get(key)
+        async with asyncio.timeout(self.timeout):
+            return await self.storage.get(key)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -149,6 +149,35 @@ async def test_unreachable_redis_falls_back_to_memory_with_one_warning(caplog):
     assert len(warnings) == 1
 
 
+async def test_a_redis_that_never_answers_costs_a_request_only_the_timeout(caplog):
+    """Connected, then silence: each call gives up after the timeout and counts in memory."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+
+    mute = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = mute.sockets[0].getsockname()[1]
+    rl = limiter(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_seconds=0.2, redis_retry_seconds=0)
+    caplog.set_level(logging.WARNING, logger="vidgraph.rate_limits")
+    try:
+        started = asyncio.get_running_loop().time()
+        decisions = await asyncio.wait_for(
+            asyncio.gather(*(rl.hit(identity="user:a", operation_class="analyze") for _ in range(6))), 10
+        )
+        took = asyncio.get_running_loop().time() - started
+    finally:
+        await rl.aclose()
+        for writer in connections:
+            writer.close()
+        mute.close()
+        await mute.wait_closed()
+    assert sorted(d.allowed for d in decisions) == [False] + [True] * 5
+    assert not rl.shared
+    assert took < 2.0
+    assert any("Redis does not answer" in r.getMessage() for r in caplog.records)
+
+
 @pytest.fixture
 async def redis_prefix() -> AsyncIterator[str]:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
