@@ -146,7 +146,7 @@ class _RedisCounters:
             implementation="redispy",
             key_prefix=f"{prefix}ratelimit",
             socket_connect_timeout=timeout,
-            socket_timeout=None,  # redis-py 8 would otherwise default to 5 s
+            socket_timeout=None,  # type: ignore[arg-type]  # passed to redis-py, which would default to 5 s
             retry=Retry(NoBackoff(), 0),  # type: ignore[arg-type]
         )
         bridge = self.storage.bridge
