@@ -7,7 +7,9 @@ that matched, with its timestamp.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,13 +144,19 @@ async def search(*, user_id: str, text: str, first: int, offset: int) -> SearchP
     db = Dialect()
     limit = offset + first + 1
     grouped: dict[str, list[SearchHit]] = {kind: [] for kind in KINDS}
-    for kind in ("video", "highlight", "transcript"):
+
+    def kind_rows(kind: str) -> Awaitable[list[dict[str, Any]]]:
         # overlapping chunks can name the same line twice: fetch more lines than the page needs
         wanted = limit * 2 if kind == "transcript" else limit
         if db.postgres:
-            rows = await db.rows(_PG[kind], [query.tsquery(), user_id, wanted])
-        else:
-            rows = await db.rows(_SQLITE[kind], [user_id, query.without_stop_words().fts5(), wanted])
+            return db.rows(_PG[kind], [query.tsquery(), user_id, wanted])
+        return db.rows(_SQLITE[kind], [user_id, query.without_stop_words().fts5(), wanted])
+
+    # the statements are independent: on PostgreSQL each runs on its own pooled connection at once
+    *found, channel_rows = await asyncio.gather(
+        *(kind_rows(kind) for kind in ("video", "highlight", "transcript")), db.rows(_CHANNELS, [user_id])
+    )
+    for kind, rows in zip(("video", "highlight", "transcript"), found, strict=True):
         grouped[kind] = [
             SearchHit(
                 kind=kind,
@@ -175,7 +183,7 @@ async def search(*, user_id: str, text: str, first: int, offset: int) -> SearchP
             snippet=str(row["name"]),
             row_key=str(row["video_id"]),
         )
-        for row in await db.rows(_CHANNELS, [user_id])
+        for row in channel_rows
         if names.match(str(row["name"]))
     ][:limit]
     grouped["transcript"] = await _pin_transcript_lines(db, grouped["transcript"], matcher, query)
@@ -212,7 +220,7 @@ _MATCHING_LINES = """
     SELECT transcript_id, position, start, text, before, after FROM (
         SELECT transcript_id, position, start, text,
                lag(text) OVER w AS before, lead(text) OVER w AS after,
-               to_tsvector('english', text) @@ to_tsquery('english', ?) AS matched
+               search_vector @@ to_tsquery('english', ?) AS matched
         FROM segments WHERE {where}
         WINDOW w AS (PARTITION BY transcript_id ORDER BY position)) s
     WHERE matched"""
