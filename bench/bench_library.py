@@ -845,6 +845,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         library = await fill_libraries(conn, vocab, rng, sizes)
                     finally:
                         await conn.close()
+                if args.search_only:
+                    procs.stop(vidgraph)
+                    report["search"] = await search_phase(args, url, procs, vocab, rng, library, "n1000@bench.example",
+                                                          tokens["n1000@bench.example"], timings)
+                    return report
                 with timed("start the hand-written endpoint and PostGraphile", timings):
                     handwritten = await start_handwritten(procs, url)
                     postgraphile = await start_postgraphile(procs, url)
@@ -893,8 +898,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_report(r: dict[str, Any]) -> None:
-    s = r["settings"]
     print(f"# Library benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs\n")
+    if "load" in r:
+        print_library_report(r)
+    if "search" in r:
+        print_search_report(r)
+    print(f"\nphase timings (s): {r['timings']}")
+
+
+def print_library_report(r: dict[str, Any]) -> None:
+    s = r["settings"]
     print(f"wrk -t{s['threads']} -c{s['concurrency']} -d{s['seconds']}s, {s['rounds']} interleaved rounds after a "
           f"3 s warm-up each; PostGraphile {r['postgraphile_version']}; database pool of {POOL_SIZE} everywhere.")
     c = r["correctness"]
@@ -925,8 +938,9 @@ def print_report(r: dict[str, Any]) -> None:
     print("\nstatements of the 50-entry query:")
     for line in r["statements_library_50"]:
         print(f"    {line[:110]}")
-    if "search" not in r:
-        return
+
+
+def print_search_report(r: dict[str, Any]) -> None:
     se = r["search"]
     print(f"\nsearch data: {se['loaded']}, database {se['database_size']}; "
           f"load average when timing started {se['load_average_at_start']:.2f}\n")
@@ -949,7 +963,6 @@ def print_report(r: dict[str, Any]) -> None:
     worst = max(se["latency"]["per_query"], key=lambda k: se["latency"]["per_query"][k]["p99_ms"])
     print(f"\nplan of the transcript statement for the slowest query ({worst}):\n"
           f"{se['explain'][worst]['auto']['transcript']['plan']}")
-    print(f"\nphase timings (s): {r['timings']}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -968,6 +981,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet-wait", type=float, default=900, help="wait at most this many seconds for it")
     parser.add_argument("--json", type=Path, help="also write every figure (and the plans) here")
     parser.add_argument("--keep", action="store_true", help="keep the database for inspection")
+    parser.add_argument("--search-only", action="store_true", help="only the search part (no wrk, no PostGraphile)")
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
     print_report(report)
