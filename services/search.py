@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -216,14 +217,31 @@ class _ChannelNames:
         return known
 
 
+# One text whatever the number of ranges (they travel as three arrays), so PostgreSQL plans it once
+# per connection. The matching lines are found by their stored vectors (the query made once, not once
+# per line); then those lines and their neighbours are read, for the snippet.
 _MATCHING_LINES = """
-    SELECT transcript_id, position, start, text, before, after FROM (
-        SELECT transcript_id, position, start, text,
-               lag(text) OVER w AS before, lead(text) OVER w AS after,
-               search_vector @@ to_tsquery('english', ?) AS matched
-        FROM segments WHERE {where}
-        WINDOW w AS (PARTITION BY transcript_id ORDER BY position)) s
-    WHERE matched"""
+    WITH matching AS (
+        SELECT s.transcript_id, s.position
+        FROM unnest($2::uuid[], $3::int[], $4::int[]) AS r(transcript_id, low, high)
+        JOIN segments s ON s.transcript_id = r.transcript_id AND s.position BETWEEN r.low AND r.high,
+        (SELECT to_tsquery('english', $1) AS q) q
+        WHERE s.search_vector @@ q.q)
+    SELECT s.transcript_id, s.position, s.start, s.text, bool_or(s.position = m.position) AS matched
+    FROM matching m
+    JOIN segments s ON s.transcript_id = m.transcript_id AND s.position BETWEEN m.position - 1 AND m.position + 1
+    GROUP BY s.transcript_id, s.position, s.start, s.text"""
+
+
+def _disjoint(ranges: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """The same lines as these ranges (overlapping chunks share lines), as few disjoint ranges."""
+    merged: list[tuple[str, int, int]] = []
+    for transcript_id, low, high in sorted(ranges):
+        if merged and merged[-1][0] == transcript_id and low <= merged[-1][2] + 1:
+            merged[-1] = (transcript_id, merged[-1][1], max(merged[-1][2], high))
+        else:
+            merged.append((transcript_id, low, high))
+    return merged
 
 
 async def _lines(
@@ -232,21 +250,19 @@ async def _lines(
     """The lines of these ranges and their neighbours; and which of them match, when the database
     can tell (PostgreSQL: only matching lines and their neighbours travel; else every line does)."""
     lines: dict[tuple[str, int], tuple[float, str]] = {}
-    where = " OR ".join(["(transcript_id = ? AND position BETWEEN ? AND ?)"] * len(ranges))
-    values: list[Any] = []
-    for transcript_id, low, high in ranges:
-        values += [transcript_id, low - 1, high + 1]  # the neighbours too
+    # each range with its neighbours, for the snippet
+    ranges = _disjoint([(transcript_id, low - 1, high + 1) for transcript_id, low, high in ranges])
     if query is not None:
         matched: set[tuple[str, int]] = set()
-        for row in await db.rows(_MATCHING_LINES.format(where=where), [query.tsquery(), *values]):
+        arrays = [[uuid.UUID(r[0]) for r in ranges], [r[1] for r in ranges], [r[2] for r in ranges]]
+        for row in await db.conn.execute_query_dict(_MATCHING_LINES, [query.tsquery(), *arrays]):
             key = (str(row["transcript_id"]), int(row["position"]))
-            matched.add(key)
             lines[key] = (float(row["start"]), str(row["text"]))
-            for offset, text in ((-1, row["before"]), (1, row["after"])):
-                neighbour = (key[0], key[1] + offset)
-                if text is not None and neighbour not in lines:
-                    lines[neighbour] = (float("nan"), str(text))
+            if row["matched"]:
+                matched.add(key)
         return lines, matched
+    where = " OR ".join(["(transcript_id = ? AND position BETWEEN ? AND ?)"] * len(ranges))
+    values = [value for r in ranges for value in r]
     sql = f"SELECT transcript_id, position, start, text FROM segments WHERE {where}"  # noqa: S608 (placeholders only)
     for row in await db.rows(sql, values):
         lines[(str(row["transcript_id"]), int(row["position"]))] = (float(row["start"]), str(row["text"]))
