@@ -187,15 +187,19 @@ async def search(*, user_id: str, text: str, first: int, offset: int) -> SearchP
         for row in channel_rows
         if names.match(str(row["name"]))
     ][:limit]
-    grouped["transcript"] = await _pin_transcript_lines(db, grouped["transcript"], matcher, query)
-    hits = [
+    # transcript hits come last: pin only as many as the page can still show (twice that many
+    # chunks, as overlapping chunks can name one line), none when the other kinds fill it
+    needed = limit - sum(len(grouped[kind]) for kind in KINDS if kind != "transcript")
+    candidates = grouped["transcript"][: 2 * needed] if needed > 0 else []
+    grouped["transcript"] = await _pin_transcript_lines(db, candidates, matcher, query)
+    hits = [hit for kind in KINDS for hit in grouped[kind]]
+    page = [
         hit
         if hit.kind == "transcript"
         else _with_snippet(hit, matcher.mark(matcher.window(hit.snippet, SNIPPET_CHARS)))
-        for kind in KINDS
-        for hit in grouped[kind]
+        for hit in hits[offset : offset + first]
     ]
-    return SearchPage(hits=hits[offset : offset + first], has_next_page=len(hits) > offset + first)
+    return SearchPage(hits=page, has_next_page=len(hits) > offset + first)
 
 
 def _with_snippet(hit: SearchHit, snippet: str) -> SearchHit:
