@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 
@@ -199,3 +200,9 @@ async def test_websocket_frames_are_compressed_only_when_asked(asgi_app, env, co
     finally:
         server.should_exit = True
         await task
+
+
+def test_the_running_app_keeps_its_start_up_heap_out_of_the_collector(asgi_app):
+    """After start-up the heap is frozen and collections are rarer (README, Decisions)."""
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == (20_000, 20, 20)
