@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,11 +57,33 @@ class Subscription:
         self._queue: asyncio.Queue[Mapping[str, Any] | None] = asyncio.Queue()
         self._ended = False
         self._error: SubscriptionDropped | None = None
+        self._sink: Callable[[Mapping[str, Any] | None], None] | None = None
+
+    def redirect(self, sink: Callable[[Mapping[str, Any] | None], None]) -> None:
+        """Hand each message to `sink` as it arrives instead of queueing it (None: the end), after
+        what is queued already. The sink runs inside the broker's dispatch: it must not raise."""
+        self._sink = sink
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                self._queue.put_nowait(None)
+                sink(None)
+                return
+            sink(item)
+
+    def restore(self) -> None:
+        """Queue messages again, for `__anext__`."""
+        self._sink = None
+        if self._ended:
+            self._queue.put_nowait(None)
 
     def deliver(self, message: Mapping[str, Any]) -> bool:
         """Queue a message; False when the subscriber was full and has just been dropped."""
         if self._ended:
             return False
+        if self._sink is not None:
+            self._sink(message)
+            return True
         if self._queue.qsize() >= self._max_pending:
             unread = self._queue.qsize()
             log.warning("dropping a slow subscriber of %s: %d messages unread", self.channel, unread)
@@ -74,7 +96,10 @@ class Subscription:
         if not self._ended:
             self._ended = True
             self._error = error
-            self._queue.put_nowait(None)
+            if self._sink is not None:
+                self._sink(None)
+            else:
+                self._queue.put_nowait(None)
 
     def __aiter__(self) -> Subscription:
         return self

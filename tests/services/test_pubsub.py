@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from services.pubsub import Broker, InMemoryBroker, RedisBroker, SubscriptionDropped
+from services.pubsub import Broker, InMemoryBroker, RedisBroker, Subscription, SubscriptionDropped
 
 REDIS_URL = os.environ.get("VIDGRAPH_TEST_REDIS_URL", "")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="VIDGRAPH_TEST_REDIS_URL is not set")
@@ -124,6 +124,35 @@ async def test_slow_subscriber_is_dropped_without_holding_up_others(make_broker:
         assert [(await next_message(slow))["sequence"] for _ in range(3)] == [1, 2, 3]
         with pytest.raises(SubscriptionDropped):
             await next_message(slow)
+
+
+async def test_a_redirected_subscription_hands_over_in_order_and_can_be_restored(make_broker: BrokerFactory) -> None:
+    broker = make_broker()
+    async with broker.subscribe("c") as messages, broker.subscribe("c") as other:
+        assert isinstance(messages, Subscription)
+        # one dispatch hands a message to every subscriber: once `other` has it, so has `messages`
+        await broker.publish("c", {"sequence": 1})
+        assert (await next_message(other))["sequence"] == 1
+        sunk: list[Mapping[str, Any] | None] = []
+        messages.redirect(sunk.append)
+        assert sunk == [{"sequence": 1}]  # what was queued first, then each message as it arrives
+        await broker.publish("c", {"sequence": 2})
+        assert (await next_message(other))["sequence"] == 2
+        assert sunk == [{"sequence": 1}, {"sequence": 2}]
+        messages.restore()
+        await broker.publish("c", {"sequence": 3})
+        assert (await next_message(messages))["sequence"] == 3
+        assert (await next_message(other))["sequence"] == 3
+        assert len(sunk) == 2
+    ended: list[Mapping[str, Any] | None] = []
+    async with broker.subscribe("d") as messages:
+        assert isinstance(messages, Subscription)
+        messages.redirect(ended.append)
+        await broker.close()
+        assert ended == [None]  # the end reaches the sink; restored, the iterator stops
+        messages.restore()
+        with pytest.raises(StopAsyncIteration):
+            await next_message(messages)
 
 
 async def test_close_ends_every_subscription(make_broker: BrokerFactory) -> None:
