@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from models import Analysis, Channel, Highlight, LibraryEntry, Video
@@ -13,7 +13,7 @@ from services import analysis as analysis_service
 from services import imports as import_service
 from services.analysis_events import Event, channel_of, events_after, last_sequence
 from services.errors import ErrorCode, ServiceError
-from services.pubsub import SubscriptionDropped
+from services.pubsub import Subscription, SubscriptionDropped
 
 if TYPE_CHECKING:
     from schema.context import Info
@@ -124,8 +124,15 @@ async def cancel_analysis(info: Info, *, analysis_id: str) -> Analysis:
     )
 
 
-async def analysis_events(info: Info, *, analysis_id: str) -> AsyncIterator[Event]:
-    """The job's state now, then each new event until the final one."""
+Handover = Callable[[str, Subscription, int], Awaitable[tuple[str, int] | None]]
+
+
+async def analysis_events(info: Info, *, analysis_id: str, handover: Handover | None = None) -> AsyncIterator[Event]:
+    """The job's state now, then each new event until the final one.
+
+    `handover(analysis id, subscription, last sequence)` may deliver the rest itself (the WebSocket
+    lane, schema/fanout.py): None when it does not; else why it stopped and the last event it sent.
+    Unless that was the end, this stream goes on from there, reading first what the log has since."""
     key = as_uuid(analysis_id)
     analysis = (
         None if key is None else await analysis_service.visible_analysis(user=info.context.viewer, analysis_id=str(key))
@@ -151,14 +158,28 @@ async def analysis_events(info: Info, *, analysis_id: str) -> AsyncIterator[Even
         if done:
             return
         iterator: AsyncIterator[Mapping[str, object]] | None = aiter(messages)
+        backlog: list[Event] = []
+        handed = None
+        if handover is not None and isinstance(messages, Subscription):
+            handed = await handover(aid, messages, seen)
+        if handed is not None:
+            outcome, seen = handed
+            if outcome in ("final", "ended", "gone"):
+                return
+            if outcome == "behind":
+                iterator = None  # as a subscriber dropped by the broker: the stored log at its pace
+            backlog = await events_after(aid, seen)
         while True:
             try:
-                if iterator is None:
+                if backlog:
+                    events, backlog = backlog, []
+                elif iterator is None:
                     raise SubscriptionDropped("reading the stored log")
-                # asyncio.timeout, not wait_for: no task per message
-                async with asyncio.timeout(SILENCE_SECONDS):
-                    message = await anext(iterator)
-                events = [Event.from_message(message)]
+                else:
+                    # asyncio.timeout, not wait_for: no task per message
+                    async with asyncio.timeout(SILENCE_SECONDS):
+                        message = await anext(iterator)
+                    events = [Event.from_message(message)]
             except TimeoutError:
                 # pub/sub drops what is published while a connection is re-made: after a silence,
                 # the stored log says whether anything was missed

@@ -10,6 +10,7 @@ from strawberry.file_uploads import Upload
 
 from models import AnalysisStatus as AnalysisStatusModel
 from resolvers import videos as resolvers
+from schema import fanout
 from schema.context import Info
 from schema.errors import expected_errors
 from schema.videos import (
@@ -22,8 +23,9 @@ from schema.videos import (
     Video,
 )
 from services.analysis import Requested
-from services.analysis_events import Event
+from services.analysis_events import Event, channel_of, events_after
 from services.errors import ErrorCode, ServiceError
+from services.pubsub import Subscription
 
 
 def _requested(requested: Requested) -> AnalyzeVideoPayload:
@@ -119,6 +121,22 @@ class AnalysisSubscriptions:
         if analysis_id.type_name != "Analysis":
             raise ServiceError(ErrorCode.NOT_FOUND, "No such analysis.", field="analysisId")
         stored = False  # the first event is this subscriber's view of the state; the rest are the log's
-        async for event in resolvers.analysis_events(info, analysis_id=analysis_id.node_id):
+        async for event in resolvers.analysis_events(info, analysis_id=analysis_id.node_id, handover=_hand_over):
             yield _event(event, stored=stored)
             stored = True
+
+
+async def _hand_over(analysis_id: str, subscription: Subscription, seen: int) -> tuple[str, int] | None:
+    """The rest of the stream through the WebSocket lane, when this subscription may use it."""
+    return await fanout.hand_over(
+        channel=channel_of(analysis_id),
+        subscription=subscription,
+        seen=seen,
+        to_root=_stored_event,
+        catch_up=lambda after: events_after(analysis_id, after),
+        silence=resolvers.SILENCE_SECONDS,
+    )
+
+
+def _stored_event(event: Event) -> AnalysisEvent:
+    return _event(event, stored=True)

@@ -38,6 +38,8 @@ from graphql import (
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from schema import fanout
+
 MAX_KEPT = 256
 
 _Key = tuple[Any, int, int, str]
@@ -57,6 +59,12 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                 return _Kept(kept[2])
         return super().build_per_event_executor(payload)
 
+    def build_resolve_info(self, field_def: Any, field_nodes: Any, parent_type: Any, path: Any) -> Any:
+        if path.prev is None and parent_type is self.schema.subscription_type:
+            # resolving the subscription's source stream: the WebSocket lane executes its events with us
+            fanout.note_executor(self)
+        return super().build_resolve_info(field_def, field_nodes, parent_type, path)
+
     def execute_operation(self, serially: bool | None = None) -> Any:
         key = self._share_key(self.root_value)
         result = super().execute_operation(serially)
@@ -68,11 +76,11 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _share_key(self, root: Any) -> _Key | None:
         share_key = getattr(root, "share_key", None)
-        if share_key is None or not self._selection_is_pure():
+        if share_key is None or not self.selection_is_pure():
             return None
         return (share_key, id(self.schema), id(self.operation), repr(sorted(self.variable_values.coerced.items())))
 
-    def _selection_is_pure(self) -> bool:
+    def selection_is_pure(self) -> bool:
         known = _pure.get(id(self.operation))
         if known is not None and known[0] is self.operation:
             return known[1]

@@ -39,7 +39,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from schema import persisted_queries
+from schema import fanout, persisted_queries
 from schema.context import Context
 from schema.persisted_queries import PersistedQueryError
 from schema.protection import QueryLimits
@@ -219,6 +219,10 @@ def _streamed(stream: AsyncGenerator[Any, None]) -> SubscriptionExecutionResult:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    # each WebSocket operation gets a lane for shared events (schema/fanout.py)
+    graphql_transport_ws_handler_class = fanout.TransportWSHandler
+    graphql_ws_handler_class = fanout.LegacyWSHandler
+
     def __init__(self, *args: Any, limits: QueryLimits | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL,
                                                      GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL))

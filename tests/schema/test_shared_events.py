@@ -150,7 +150,7 @@ def test_only_selections_of_plain_event_fields_may_be_shared():
     def shareable(query: str) -> bool:
         executor = SharedEventExecutor.build(graphql_schema, parse(query), raw_variable_values={"id": "x"})
         assert isinstance(executor, SharedEventExecutor), executor
-        return executor._selection_is_pure()
+        return executor.selection_is_pure()
 
     progress = "subscription($id: ID!) { analysisProgress(analysisId: $id) { %s } }"
     assert shareable(EVENTS_ONLY)
