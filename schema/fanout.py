@@ -57,11 +57,14 @@ SendText = Callable[[str], Coroutine[Any, Any, None]]
 class Lane:
     """One subscription operation on a WebSocket: where its frames go and how they look."""
 
-    __slots__ = ("executor", "extensions", "frame_prefix", "operation_id", "send_text")
+    __slots__ = ("active", "executor", "extensions", "frame_prefix", "operation_id", "send_text")
 
-    def __init__(self, *, operation_id: str, message_type: str, send_text: SendText) -> None:
+    def __init__(
+        self, *, operation_id: str, message_type: str, send_text: SendText, active: Callable[[], bool]
+    ) -> None:
         self.operation_id = operation_id
         self.send_text = send_text
+        self.active = active  # false once the client stopped the operation: nothing more is sent
         # the keys of the protocol's own message, in its order; the payload and "}" complete it
         self.frame_prefix = f'{{"id": {json.dumps(operation_id)}, "type": "{message_type}", "payload": '
         self.extensions: Mapping[str, Any] | None = None  # of the last result the pipeline sent
@@ -91,7 +94,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     """graphql-transport-ws, with a lane for each operation (set in the operation's own task)."""
 
     async def run_operation(self, operation: Any) -> None:
-        CURRENT.set(Lane(operation_id=operation.id, message_type="next", send_text=_socket(self.websocket).send_text))
+        CURRENT.set(Lane(operation_id=operation.id, message_type="next", send_text=_socket(self.websocket).send_text,
+                         active=lambda: operation.id in self.operations))
         await super().run_operation(operation)
 
     async def send_message(self, message: Any) -> None:
@@ -107,7 +111,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
     async def handle_async_results(
         self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
     ) -> None:
-        CURRENT.set(Lane(operation_id=operation_id, message_type="data", send_text=_socket(self.websocket).send_text))
+        CURRENT.set(Lane(operation_id=operation_id, message_type="data", send_text=_socket(self.websocket).send_text,
+                         active=lambda: operation_id in self.tasks))
         await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def send_message(self, message: Any) -> None:
@@ -216,6 +221,9 @@ class _Member:
 
     def offer_event(self, event: Event) -> None:
         if self.leaving is not None or event.sequence <= self.seen:
+            return
+        if not self.lane.active():
+            self._leave("gone")
             return
         if self.backlog is not None and len(self.backlog) >= MAX_BACKLOG:
             self._leave("behind")

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from strawberry.relay import GlobalID
 from websockets.typing import Subprotocol
@@ -137,6 +138,28 @@ async def test_one_subscriber_leaving_costs_the_others_nothing(client, live_serv
     assert not fanout.FANOUT.groups
 
 
+async def test_an_operation_the_client_stopped_is_sent_nothing_more(client, live_server, app_services):
+    emails = ["ada@example.com", "bob@example.com"]
+    ada, bob = [await sign_up(client, email=email) for email in emails]
+    analysis, _, _ = await _held_analysis(emails)
+    gid = str(GlobalID("Analysis", str(analysis.id)))
+    stopping = await _open(live_server, ada, EVENTS_ONLY, gid, "graphql-transport-ws")
+    watching = await _open(live_server, bob, EVENTS_ONLY, gid, "graphql-transport-ws")
+    for ws in (stopping, watching):
+        await asyncio.wait_for(ws.recv(), 10)
+    await asyncio.sleep(0.2)  # both have handed over
+    await stopping.send(json.dumps({"id": "op-7", "type": "complete"}))
+    await app_services.queue.enqueue(str(analysis.id))
+    frames = await _frames(watching, "graphql-transport-ws")
+    await watching.close()
+
+    assert frames[-2]["payload"]["data"]["analysisProgress"]["final"]
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(stopping.recv(), 0.5)
+    await stopping.close()
+    assert not fanout.FANOUT.groups
+
+
 async def test_an_event_pubsub_lost_arrives_from_the_log_after_a_silence(
     client, live_server, app_services, monkeypatch
 ):
@@ -203,7 +226,7 @@ def _event(sequence: int, kind: str = "progress") -> Event:
 
 
 async def _member(socket: _Socket, seen: int = 0) -> fanout._Member:
-    lane = fanout.Lane(operation_id="9", message_type="next", send_text=socket.send_text)
+    lane = fanout.Lane(operation_id="9", message_type="next", send_text=socket.send_text, active=lambda: True)
     lane.executor, lane.extensions = _Executor(), {"cost": {"requested": 2}}
     return fanout.FanOut().join(lane, "analysis:a1", lambda event: event, seen)
 
