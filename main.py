@@ -34,6 +34,7 @@ from schema.view import GraphQLView
 from services import auth, database
 from services.analysis_jobs import JobEnv, run_analysis, stalled_analyses
 from services.analyzers import Analyzer, make_analyzer
+from services.default_templates import ensure_default_templates
 from services.embeddings import Embedder
 from services.errors import ErrorCode, ServiceError
 from services.jobs import DeferredQueue, InProcessQueue, JobQueue, RedisQueue, run_worker
@@ -44,7 +45,6 @@ from services.pubsub import Broker, InMemoryBroker, RedisBroker
 from services.rate_limits import RateLimitSettings, make_rate_limiter
 from services.settings import Settings
 from services.sources import VideoSource, YtDlpSource
-from services.templates import ensure_default_templates
 from services.tracing import start_tracing
 
 if TYPE_CHECKING:

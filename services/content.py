@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models import Analysis, AnalysisStatus, Chapter, GeneratedContent, Highlight, Template, User, Video
-from services import templates
+from services import template_sandbox, templates
 from services.errors import ErrorCode, ServiceError
 from services.key_phrases import clip
 from services.library import entry_for
@@ -82,7 +82,7 @@ async def generate_content(
         **{v.name: generated.custom.get(v.name, "") for v in declared},
     }
     # the input of generateContent names the template; its content is not an input here
-    text = (await templates.render(template.content, variables, field="templateId")).strip()
+    text = (await template_sandbox.render(template.content, variables, field="templateId")).strip()
     content = await GeneratedContent.create(
         user_id=user.id,
         video_id=video_id,

@@ -4,7 +4,7 @@ import pytest
 from strawberry.relay import GlobalID
 
 from models import Analysis, AnalysisStatus, GeneratedContent, Highlight, LibraryEntry, Role, Template, User, Video
-from services.templates import ensure_default_templates
+from services.default_templates import ensure_default_templates
 from tests.fixture_source import COMPILER_TALK, INDEX_TALK
 from tests.helpers import data_of, gql, sign_up
 from tests.schema.test_analyses import analyze, wait_until_done
