@@ -1,7 +1,8 @@
 """Where videos come from: yt-dlp for YouTube ids, and the files yt-dlp writes, for import.
 
-Both produce the same result for the same video: `VideoMetadata` mapped from a yt-dlp info dict,
-and a `TranscriptData` chosen by the captions module's one policy (manual, then auto captions).
+Both produce the same result for the same video: `VideoMetadata` mapped from a yt-dlp info dict
+by services.ytdlp_info, and a `TranscriptData` chosen by the captions module's one policy (manual,
+then auto captions). yt-dlp's failures are read as typed errors by services.ytdlp_errors.
 """
 
 from __future__ import annotations
@@ -9,28 +10,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
-import urllib.error
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import yt_dlp
 from yt_dlp.networking import Request
-from yt_dlp.networking.exceptions import HTTPError, TransportError
-from yt_dlp.utils import GeoRestrictedError, YoutubeDLError
+from yt_dlp.utils import YoutubeDLError
 
 from services.captions import TrackChoice, choose_track, match_subtitle_file, parse_subtitles
 from services.errors import ErrorCode, ServiceError
-from services.media import ChannelInfo, ChapterSpec, Segment, TranscriptData, VideoMetadata
-from services.youtube_urls import canonical_url, is_video_id, thumbnail_url
+from services.media import Segment, TranscriptData, VideoMetadata
+from services.youtube_urls import canonical_url, is_video_id
+from services.ytdlp_errors import mapped_failure
+from services.ytdlp_info import check_analysable, metadata_from_info
 
 logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-# Still-running or not-yet-processed streams have no final captions to read.
-_UNFINISHED_LIVE = frozenset({"is_live", "is_upcoming", "post_live"})
 
 
 class VideoSource(Protocol):
@@ -58,46 +55,6 @@ class YoutubeDLLike(Protocol):
 YoutubeDLFactory = Callable[[dict[str, Any]], YoutubeDLLike]
 
 
-def metadata_from_info(info: Mapping[str, Any]) -> VideoMetadata:
-    """Map a yt-dlp info dict (from yt-dlp or from an uploaded info.json) to `VideoMetadata`.
-
-    Imported files are user input, so every field is type-checked and bad values are dropped.
-    """
-    video_id = _text(info.get("id")) or ""
-    duration = _number(info.get("duration"))
-    # The stored URL is rebuilt from the id: an imported webpage_url could point anywhere.
-    url = canonical_url(video_id) if is_video_id(video_id) else _web_url(info.get("webpage_url"))
-    return VideoMetadata(
-        source_id=video_id,
-        url=url or "",
-        title=_text(info.get("title")) or _text(info.get("fulltitle")) or f"Video {video_id}",
-        duration=duration,
-        channel=_channel(info),
-        description=_text(info.get("description")) or "",
-        thumbnail_url=_thumbnail(info, video_id),
-        upload_date=_upload_date(info.get("upload_date")),
-        view_count=_count(info.get("view_count")),
-        like_count=_count(info.get("like_count")),
-        tags=_strings(info.get("tags")),
-        categories=_strings(info.get("categories")),
-        chapters=_chapters(info.get("chapters"), duration),
-        language=_text(info.get("language")),
-        is_live=info.get("live_status") == "is_live" or info.get("is_live") is True,
-    )
-
-
-def check_analysable(info: Mapping[str, Any], *, max_duration_seconds: float | None) -> None:
-    """Refuse live streams that have not ended, and videos longer than the configured limit."""
-    if info.get("live_status") in _UNFINISHED_LIVE or info.get("is_live") is True:
-        raise ServiceError(ErrorCode.LIVE_NOT_ENDED, "This live stream has not ended yet; try again after it has.")
-    duration = _number(info.get("duration"))
-    if max_duration_seconds is not None and duration is not None and duration > max_duration_seconds:
-        raise ServiceError(
-            ErrorCode.TOO_LONG,
-            f"This video is {duration / 3600:.1f} h long; the limit is {max_duration_seconds / 3600:.1f} h.",
-        )
-
-
 class YtDlpSource:
     """Metadata and captions of a YouTube video, read by yt-dlp in a worker thread."""
 
@@ -120,7 +77,7 @@ class YtDlpSource:
         try:
             info = await asyncio.to_thread(self._extract, url)
         except (YoutubeDLError, OSError) as exc:
-            mapped = _mapped_failure(exc)
+            mapped = mapped_failure(exc)
             if mapped is None:
                 raise
             raise mapped from exc
@@ -137,7 +94,7 @@ class YtDlpSource:
         try:
             text = await asyncio.to_thread(self._download, choice.url, headers if isinstance(headers, dict) else {})
         except (YoutubeDLError, OSError) as exc:
-            mapped = _mapped_failure(exc)
+            mapped = mapped_failure(exc)
             if mapped is None:
                 raise
             raise mapped from exc
@@ -334,103 +291,6 @@ def _read_limited(path: Path, max_bytes: int, field: str) -> bytes:
     return path.read_bytes()
 
 
-def _mapped_failure(exc: BaseException) -> ServiceError | None:
-    """The typed failure for a yt-dlp error, or None when it is not one we recognise.
-
-    Unrecognised errors (yt-dlp bugs, YouTube page changes) are re-raised as they are rather than
-    called NETWORK_ERROR: the job logs them with their traceback instead of inviting pointless retries.
-    """
-    chain = list(_causes(exc))
-    if any(isinstance(error, GeoRestrictedError) for error in chain):
-        return ServiceError(ErrorCode.VIDEO_UNAVAILABLE, "This video is not available in this server's country.")
-    statuses = {e.status for e in chain if isinstance(e, HTTPError)}
-    statuses |= {e.code for e in chain if isinstance(e, urllib.error.HTTPError)}
-    if statuses & {403, 429}:  # YouTube answers a blocked IP or a bot suspicion with these
-        return ServiceError(ErrorCode.BLOCKED_BY_SOURCE, _BLOCKED)
-    text = " ".join(str(error) for error in chain).lower()
-    for code, needles, message in _MESSAGE_RULES:
-        if any(needle in text for needle in needles):
-            return ServiceError(code, message)
-    if any(isinstance(error, _NETWORK_TYPES) for error in chain) or any(needle in text for needle in _NETWORK_NEEDLES):
-        return ServiceError(ErrorCode.NETWORK_ERROR, "YouTube could not be reached; try again later.")
-    return None
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    # DownloadError keeps the ExtractorError in exc_info; ExtractorError keeps the request error in cause.
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        error = pending.pop(0)
-        if id(error) in seen:
-            continue
-        seen.add(id(error))
-        yield error
-        exc_info = getattr(error, "exc_info", None)
-        linked = [
-            exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) == 3 else None,
-            getattr(error, "cause", None),
-            error.__cause__,
-            error.__context__,
-        ]
-        pending.extend(item for item in linked if isinstance(item, BaseException))
-
-
-_BLOCKED = "YouTube is refusing requests from this server (bot check or rate limit); try the import instead."
-# Order matters: specific reasons first; "blocked" alone comes after the copyright/country wording
-# ("… who has blocked it on copyright grounds", "blocked it in your country") that means unavailable.
-_MESSAGE_RULES: tuple[tuple[ErrorCode, tuple[str, ...], str], ...] = (
-    (ErrorCode.PRIVATE_VIDEO, ("private video",), "This video is private."),
-    (
-        ErrorCode.PRIVATE_VIDEO,
-        ("members-only", "join this channel to get access"),
-        "This video is only for the channel's members.",
-    ),
-    (
-        ErrorCode.AGE_RESTRICTED,
-        ("confirm your age", "age-restricted", "age restricted", "inappropriate for some users"),
-        "This video is age-restricted and cannot be read without signing in.",
-    ),
-    (
-        ErrorCode.LIVE_NOT_ENDED,
-        ("live event will begin", "premieres in", "premiere will begin", "live stream offline"),
-        "This live stream or premiere has not ended yet; try again after it has.",
-    ),
-    (
-        ErrorCode.BLOCKED_BY_SOURCE,
-        ("not a bot", "http error 429", "too many requests", "captcha", "rate-limited", "try again later"),
-        _BLOCKED,
-    ),
-    (
-        ErrorCode.VIDEO_UNAVAILABLE,
-        (
-            "video unavailable",
-            "no longer available",
-            "has been removed",
-            "copyright",
-            "available in your country",
-            "not available from your location",
-            "geo restriction",
-            "has been terminated",
-            "this video is not available",
-            "drm protected",
-            "no video formats found",
-        ),
-        "This video is unavailable (removed, blocked or restricted).",
-    ),
-    (ErrorCode.BLOCKED_BY_SOURCE, ("blocked", "http error 403"), _BLOCKED),
-)
-_NETWORK_TYPES = (
-    TransportError,
-    HTTPError,
-    urllib.error.URLError,
-    TimeoutError,
-    ConnectionError,
-    ssl.SSLError,
-)
-_NETWORK_NEEDLES = ("timed out", "unable to download", "connection", "name resolution", "unreachable")
-
-
 class _YtDlpLog:
     """Sends yt-dlp's chatter to logging instead of stdout; its errors arrive as exceptions."""
 
@@ -457,78 +317,3 @@ def _bad_info(message: str) -> ServiceError:
 
 def _bad_subtitles(message: str) -> ServiceError:
     return ServiceError(ErrorCode.INVALID_FILE, message, field="subtitles")
-
-
-def _text(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if 0 <= value < float("inf") else None
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _strings(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(item.strip() for item in value if isinstance(item, str) and item.strip())
-
-
-def _web_url(value: object) -> str | None:
-    text = _text(value)
-    return text if text and text.startswith(("https://", "http://")) else None
-
-
-def _upload_date(value: object) -> date | None:
-    if not isinstance(value, str) or len(value) != 8 or not value.isdigit():
-        return None
-    try:
-        return datetime.strptime(value, "%Y%m%d").date()
-    except ValueError:
-        return None
-
-
-def _channel(info: Mapping[str, Any]) -> ChannelInfo | None:
-    source_id = _text(info.get("channel_id")) or _text(info.get("uploader_id"))
-    name = _text(info.get("channel")) or _text(info.get("uploader"))
-    if not (source_id or name):
-        return None
-    return ChannelInfo(
-        source_id=source_id or name or "",
-        name=name or source_id or "",
-        url=_web_url(info.get("channel_url")) or _web_url(info.get("uploader_url")),
-        follower_count=_count(info.get("channel_follower_count")),
-    )
-
-
-def _thumbnail(info: Mapping[str, Any], video_id: str) -> str | None:
-    best = _web_url(info.get("thumbnail"))
-    if best is None and isinstance(info.get("thumbnails"), list):
-        # yt-dlp sorts thumbnails worst to best (by preference, then size).
-        candidates = [t for t in info["thumbnails"] if isinstance(t, dict) and _web_url(t.get("url"))]
-        if candidates:
-            best = _web_url(candidates[-1]["url"])
-    if best is None and is_video_id(video_id):
-        best = thumbnail_url(video_id)
-    return best
-
-
-def _chapters(value: object, duration: float | None) -> tuple[ChapterSpec, ...]:
-    if not isinstance(value, list):
-        return ()
-    entries = [c for c in value if isinstance(c, dict) and _number(c.get("start_time")) is not None]
-    entries.sort(key=lambda c: float(c["start_time"]))
-    chapters: list[ChapterSpec] = []
-    for index, entry in enumerate(entries):
-        start = float(entry["start_time"])
-        following = entries[index + 1]["start_time"] if index + 1 < len(entries) else duration
-        end = _number(entry.get("end_time")) or _number(following) or start
-        title = _text(entry.get("title")) or f"Chapter {index + 1}"
-        if end > start:
-            chapters.append(ChapterSpec(start=start, end=end, title=title))
-    return tuple(chapters)

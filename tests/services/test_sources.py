@@ -19,7 +19,8 @@ from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
 from services.errors import ErrorCode, ServiceError
 from services.media import TranscriptData
-from services.sources import FileSource, YtDlpSource, metadata_from_info
+from services.sources import FileSource, YtDlpSource
+from services.ytdlp_info import metadata_from_info
 from tests.fixtures import make_fixtures
 
 DATA = Path(make_fixtures.__file__).parent / "data"
