@@ -15,8 +15,24 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
+from services.analysis_prompts import (
+    ANALYSIS_SCHEMA,
+    ANALYSIS_SCHEMA_NAME,
+    ANALYSIS_SYSTEM,
+    CONDENSE_SYSTEM,
+    DEFAULT_LENS,
+    LENSES,
+    MAP_SYSTEM,
+    NOTES_SCHEMA,
+    NOTES_SCHEMA_NAME,
+    PROMPT_VERSION,
+    AnalysisReply,
+    ChapterReply,
+    HighlightReply,
+    NotesReply,
+)
 from services.errors import ErrorCode, ServiceError
 from services.llm import Usage, complete_json
 from services.media import AnalysisInput, AnalysisResult, ChapterSpec, HighlightSpec, ProgressUpdate
@@ -32,135 +48,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "1"
-# The lenses of seed 000's agents: each highlight says which one found it.
-LENSES = {
-    "key-point": "a main claim, conclusion or takeaway",
-    "insight": "a non-obvious idea, explanation or connection",
-    "how-to": "steps, a method or practical advice",
-    "quote": "a memorable line worth quoting word for word",
-    "number": "a figure, price, date or statistic that matters",
-}
-DEFAULT_LENS = "key-point"
-NOTES_SCHEMA_NAME = "transcript_notes"
-ANALYSIS_SCHEMA_NAME = "video_analysis"
 # Our tokenizer is not every model's, and a fallback adds the schema to the prompt: keep 15% free.
 SAFETY = 0.85
 # Below this, prompts and replies leave too little room for any transcript.
 MIN_CONTEXT_TOKENS = 2_048
 # Past this many transcript tokens per call, models skim instead of noting everything.
 MAP_INPUT_CAP = 12_000
-
-_TIME = {"type": "string", "description": "a time exactly as written in the input, e.g. 02:15 or 1:02:15"}
-_TEXT = {"type": "string"}
-_HIGHLIGHT = {
-    "type": "object",
-    "properties": {
-        "start": _TIME,
-        "end": _TIME,
-        "title": _TEXT,
-        "description": _TEXT,
-        "lens": {"type": "string", "enum": list(LENSES)},
-    },
-    "required": ["start", "end", "title", "description", "lens"],
-    "additionalProperties": False,
-}
-_NOTE = {
-    "type": "object",
-    "properties": {"time": _TIME, "text": _TEXT},
-    "required": ["time", "text"],
-    "additionalProperties": False,
-}
-_CHAPTER = {
-    "type": "object",
-    "properties": {"start": _TIME, "title": _TEXT, "summary": _TEXT},
-    "required": ["start", "title", "summary"],
-    "additionalProperties": False,
-}
-NOTES_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "notes": {"type": "array", "items": _NOTE},
-        "highlights": {"type": "array", "items": _HIGHLIGHT},
-    },
-    "required": ["notes", "highlights"],
-    "additionalProperties": False,
-}
-ANALYSIS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "summary": _TEXT,
-        "chapters": {"type": "array", "items": _CHAPTER},
-        "highlights": {"type": "array", "items": _HIGHLIGHT},
-    },
-    "required": ["summary", "chapters", "highlights"],
-    "additionalProperties": False,
-}
-
-_LENS_LINES = "\n".join(f"- {name}: {meaning}" for name, meaning in LENSES.items())
-_HIGHLIGHT_RULE = (
-    "A highlight starts at the time of the line where the moment begins and ends at the time of the line "
-    "where it ends; give it a short title, a one-sentence description and the lens it is seen through:\n"
-    f"{_LENS_LINES}\n"
-)
-_MAP_SYSTEM = (
-    "You take notes on one part of a video transcript. "
-    "Each line starts with its time, [mm:ss] or [h:mm:ss].\n"
-    "Write short factual notes that together cover everything of substance said in this part, each with the "
-    "time of the line it comes from, and pick the moments most worth watching as highlights. "
-    + _HIGHLIGHT_RULE
-    + "Cite only times that start a transcript line. Skip sponsor reads and requests to like or subscribe."
-)
-_CONDENSE_SYSTEM = (
-    "You condense timed notes on a video. Merge them into fewer, denser notes that keep every "
-    "important point with its time, and keep the best candidate highlights with their times, "
-    "titles and lenses unchanged. "
-    "Cite only times that appear in the input."
-)
-_ANALYSIS_SYSTEM = (
-    "You analyse a video from its transcript or from timed notes on it. Lines start with their "
-    "time, [mm:ss] or [h:mm:ss]. Write a faithful summary of the whole video in one to three short "
-    "paragraphs; the chapters in order, the first at 00:00, each with its start time, a short title "
-    "and a one- or two-sentence summary; and the highlights most worth watching, best first. "
-    + _HIGHLIGHT_RULE
-    + "Use only times that appear in the input and only what the input says."
-)
-
-
-class _Note(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    time: str | float
-    text: str
-
-
-class _Highlight(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    # Models answering without a schema often write seed 000's "timestamp" instead.
-    start: str | float = Field(validation_alias=AliasChoices("start", "timestamp"))
-    end: str | float | None = None
-    title: str
-    description: str = ""
-    lens: str = DEFAULT_LENS
-
-
-class _Chapter(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    start: str | float
-    title: str
-    summary: str = ""
-
-
-class _NotesReply(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    notes: list[_Note]
-    highlights: list[_Highlight]
-
-
-class _AnalysisReply(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    summary: str
-    chapters: list[_Chapter]
-    highlights: list[_Highlight]
 
 
 @dataclass(slots=True)
@@ -256,9 +149,9 @@ class _Run:
                 highlights=max(2, min(8, math.ceil((end - start) / 180))),
             )
             reply = await self._call(
-                messages, NOTES_SCHEMA_NAME, NOTES_SCHEMA, _NotesReply, self.analyzer.map_output_tokens
+                messages, NOTES_SCHEMA_NAME, NOTES_SCHEMA, NotesReply, self.analyzer.map_output_tokens
             )
-            results[position] = self._notes(_NotesReply.model_validate(reply), default_time=start)
+            results[position] = self._notes(NotesReply.model_validate(reply), default_time=start)
             # Candidates are reported as they are found; the result holds the final ranked list.
             self.done += 1
             await self.on_progress(ProgressUpdate(self.done, self.total))
@@ -286,17 +179,17 @@ class _Run:
 
         async def one(position: int, group: _Notes) -> None:
             messages: list[ChatCompletionMessageParam] = [
-                {"role": "system", "content": _CONDENSE_SYSTEM},
+                {"role": "system", "content": CONDENSE_SYSTEM},
                 {
                     "role": "user",
                     "content": f"{self.header}\n\n{_notes_section(group)}\n\n{self._language()}",
                 },
             ]
             reply = await self._call(
-                messages, NOTES_SCHEMA_NAME, NOTES_SCHEMA, _NotesReply, self.analyzer.map_output_tokens
+                messages, NOTES_SCHEMA_NAME, NOTES_SCHEMA, NotesReply, self.analyzer.map_output_tokens
             )
             default = group.notes[0][0] if group.notes else 0.0
-            results[position] = self._notes(_NotesReply.model_validate(reply), default_time=default)
+            results[position] = self._notes(NotesReply.model_validate(reply), default_time=default)
 
         await _gather([one(i, group) for i, group in enumerate(groups)])
         return results
@@ -306,7 +199,7 @@ class _Run:
             f"{self.header}\n{part}\n\nTranscript:\n{transcript}\n\n"
             f"Pick up to {highlights} highlights. {self._language()}"
         )
-        return [{"role": "system", "content": _MAP_SYSTEM}, {"role": "user", "content": user}]
+        return [{"role": "system", "content": MAP_SYSTEM}, {"role": "user", "content": user}]
 
     def _analysis_messages(self, body: str) -> list[ChatCompletionMessageParam]:
         chapters = self.data.metadata.chapters
@@ -319,7 +212,7 @@ class _Run:
             )
         ask = f"Pick up to {self.highlight_limit} highlights. {self._language()}"
         user = f"{self.header}{own}\n\n{body}\n\n{ask}"
-        return [{"role": "system", "content": _ANALYSIS_SYSTEM}, {"role": "user", "content": user}]
+        return [{"role": "system", "content": ANALYSIS_SYSTEM}, {"role": "user", "content": user}]
 
     def _language(self) -> str:
         language = self.data.language or self.data.metadata.language
@@ -332,7 +225,7 @@ class _Run:
             self._analysis_messages(body),
             ANALYSIS_SCHEMA_NAME,
             ANALYSIS_SCHEMA,
-            _AnalysisReply,
+            AnalysisReply,
             self.analyzer.analysis_output_tokens,
         )
 
@@ -357,7 +250,7 @@ class _Run:
         self.usage.add(usage)
         return reply
 
-    def _notes(self, reply: _NotesReply, *, default_time: float) -> _Notes:
+    def _notes(self, reply: NotesReply, *, default_time: float) -> _Notes:
         notes = _Notes()
         for note in reply.notes:
             text = " ".join(note.text.split())
@@ -369,7 +262,7 @@ class _Run:
         notes.highlights = _dedupe([h for h in map(self._highlight, reply.highlights) if h is not None])
         return notes
 
-    def _highlight(self, raw: _Highlight) -> HighlightSpec | None:
+    def _highlight(self, raw: HighlightReply) -> HighlightSpec | None:
         start = _parse(raw.start)
         end = _parse(raw.end) if raw.end not in (None, "") else None
         span = self.timeline.span(start, end) if start is not None else None
@@ -387,7 +280,7 @@ class _Run:
         )
 
     def _result(self, raw: dict[str, Any], notes: _Notes) -> AnalysisResult:
-        reply = _AnalysisReply.model_validate(raw)
+        reply = AnalysisReply.model_validate(raw)
         highlights = _dedupe([h for h in map(self._highlight, reply.highlights) if h is not None])
         return AnalysisResult(
             summary=reply.summary.strip(),
@@ -400,7 +293,7 @@ class _Run:
             notes=[f"[{format_timestamp(t)}] {text}" for t, text in notes.notes],
         )
 
-    def _chapters(self, written: list[_Chapter]) -> list[ChapterSpec]:
+    def _chapters(self, written: list[ChapterReply]) -> list[ChapterSpec]:
         uploader = self.data.metadata.chapters
         if uploader:
             # The uploader's chapters stand; the model only writes their summaries, matched by start.

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from services.analysis_prompts import LENSES
 from services.chunking import chunk_segments
 from services.errors import ErrorCode, ServiceError
 from services.llm import LLMSettings, Usage, complete_json, make_client, stream_chat
-from services.llm_analyzer import LENSES, LLMAnalyzer
+from services.llm_analyzer import LLMAnalyzer
 from services.media import (
     AnalysisInput,
     AnalysisResult,
