@@ -12,11 +12,19 @@ import asyncio
 import logging
 import math
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from services.analysis_notes import (
+    Notes,
+    dedupe_highlights,
+    merge_notes,
+    notes_section,
+    notes_tokens,
+    plan_batches,
+    split_notes,
+)
 from services.analysis_prompts import (
     ANALYSIS_SCHEMA,
     ANALYSIS_SCHEMA_NAME,
@@ -54,14 +62,6 @@ SAFETY = 0.85
 MIN_CONTEXT_TOKENS = 2_048
 # Past this many transcript tokens per call, models skim instead of noting everything.
 MAP_INPUT_CAP = 12_000
-
-
-@dataclass(slots=True)
-class _Notes:
-    """What is known about a stretch of the video, already checked against the timeline."""
-
-    notes: list[tuple[float, str]] = field(default_factory=list)
-    highlights: list[HighlightSpec] = field(default_factory=list)
 
 
 class LLMAnalyzer:
@@ -119,7 +119,7 @@ class _Run:
         if sum(self.line_tokens) <= min(direct_budget, MAP_INPUT_CAP):
             # Short videos: one call reads the whole transcript, no map step.
             reply = await self._analysis_call("Transcript:\n" + "\n".join(self.lines))
-            result = self._result(reply, _Notes())
+            result = self._result(reply, Notes())
             found = result.highlights
         else:
             notes = await self._map()
@@ -131,13 +131,13 @@ class _Run:
         await self.on_progress(ProgressUpdate(self.done, self.total, message="Summary and chapters written"))
         return result
 
-    async def _map(self) -> _Notes:
+    async def _map(self) -> Notes:
         widest_part = "Part 999 of 999: 99:59:59 to 99:59:59."
         overhead = _message_tokens(self._map_messages(part=widest_part, transcript="", highlights=8))
         budget = self.analyzer.input_budget(output_tokens=self.analyzer.map_output_tokens, overhead=overhead)
-        batches = _plan_batches(self.data, self.line_tokens, min(MAP_INPUT_CAP, budget))
+        batches = plan_batches(self.data, self.line_tokens, min(MAP_INPUT_CAP, budget))
         self.total = len(batches) + 1
-        results = [_Notes() for _ in batches]
+        results = [Notes() for _ in batches]
 
         async def one(position: int, first: int, last: int) -> None:
             start, end = self.data.segments[first].start, self.data.segments[last].end
@@ -159,30 +159,30 @@ class _Run:
                 await self.on_progress(ProgressUpdate(self.done, self.total, highlight=highlight))
 
         await _gather([one(i, first, last) for i, (first, last) in enumerate(batches)])
-        return _merge(results)
+        return merge_notes(results)
 
-    async def _reduce(self, notes: _Notes) -> dict[str, Any]:
+    async def _reduce(self, notes: Notes) -> dict[str, Any]:
         overhead = _message_tokens(self._analysis_messages(""))
         budget = self.analyzer.input_budget(output_tokens=self.analyzer.analysis_output_tokens, overhead=overhead)
-        size = _notes_tokens(notes)
+        size = notes_tokens(notes)
         while size > budget:
             # Each condensed group is at most one map reply long, so every round shrinks the notes.
-            groups = _split(notes, budget)
+            groups = split_notes(notes, budget)
             condensed = await self._condense(groups)
-            notes, previous, size = _merge(condensed), size, _notes_tokens(_merge(condensed))
+            notes, previous, size = merge_notes(condensed), size, notes_tokens(merge_notes(condensed))
             if size >= previous:
                 raise ServiceError(ErrorCode.LLM_ERROR, "The model could not condense its notes to fit its context.")
-        return await self._analysis_call(_notes_section(notes))
+        return await self._analysis_call(notes_section(notes))
 
-    async def _condense(self, groups: list[_Notes]) -> list[_Notes]:
-        results = [_Notes() for _ in groups]
+    async def _condense(self, groups: list[Notes]) -> list[Notes]:
+        results = [Notes() for _ in groups]
 
-        async def one(position: int, group: _Notes) -> None:
+        async def one(position: int, group: Notes) -> None:
             messages: list[ChatCompletionMessageParam] = [
                 {"role": "system", "content": CONDENSE_SYSTEM},
                 {
                     "role": "user",
-                    "content": f"{self.header}\n\n{_notes_section(group)}\n\n{self._language()}",
+                    "content": f"{self.header}\n\n{notes_section(group)}\n\n{self._language()}",
                 },
             ]
             reply = await self._call(
@@ -250,8 +250,8 @@ class _Run:
         self.usage.add(usage)
         return reply
 
-    def _notes(self, reply: NotesReply, *, default_time: float) -> _Notes:
-        notes = _Notes()
+    def _notes(self, reply: NotesReply, *, default_time: float) -> Notes:
+        notes = Notes()
         for note in reply.notes:
             text = " ".join(note.text.split())
             time = _parse(note.time)
@@ -259,7 +259,7 @@ class _Run:
             if text:
                 notes.notes.append((default_time if snapped is None else snapped, text))
         notes.notes.sort(key=lambda item: item[0])
-        notes.highlights = _dedupe([h for h in map(self._highlight, reply.highlights) if h is not None])
+        notes.highlights = dedupe_highlights([h for h in map(self._highlight, reply.highlights) if h is not None])
         return notes
 
     def _highlight(self, raw: HighlightReply) -> HighlightSpec | None:
@@ -279,9 +279,9 @@ class _Run:
             agent_name=lens if lens in LENSES else DEFAULT_LENS,
         )
 
-    def _result(self, raw: dict[str, Any], notes: _Notes) -> AnalysisResult:
+    def _result(self, raw: dict[str, Any], notes: Notes) -> AnalysisResult:
         reply = AnalysisReply.model_validate(raw)
-        highlights = _dedupe([h for h in map(self._highlight, reply.highlights) if h is not None])
+        highlights = dedupe_highlights([h for h in map(self._highlight, reply.highlights) if h is not None])
         return AnalysisResult(
             summary=reply.summary.strip(),
             chapters=self._chapters(reply.chapters),
@@ -332,22 +332,6 @@ def _video_header(metadata: VideoMetadata, duration: float) -> str:
     return "\n".join(lines)
 
 
-def _notes_section(notes: _Notes) -> str:
-    lines = ["Notes:", *(f"[{format_timestamp(t)}] {text}" for t, text in notes.notes)]
-    if notes.highlights:
-        lines += ["", "Candidate highlights:", *map(_candidate_line, notes.highlights)]
-    return "\n".join(lines)
-
-
-def _candidate_line(h: HighlightSpec) -> str:
-    times = f"{format_timestamp(h.start)}-{format_timestamp(h.end)}"
-    return f"* [{times}] ({h.agent_name}) {h.title}: {h.description}"
-
-
-def _notes_tokens(notes: _Notes) -> int:
-    return count_tokens(_notes_section(notes))
-
-
 def _message_tokens(messages: Sequence[ChatCompletionMessageParam]) -> int:
     # Chat formatting adds a few tokens around each message.
     return sum(count_tokens(str(m.get("content") or "")) + 4 for m in messages) + 3
@@ -370,76 +354,3 @@ async def _gather(calls: Sequence[Coroutine[Any, Any, None]]) -> None:
     except* ServiceError as failures:
         # Report the first failure; the TaskGroup has already cancelled the other calls.
         raise failures.exceptions[0] from None
-
-
-def _plan_batches(data: AnalysisInput, line_tokens: list[int], budget: int) -> list[tuple[int, int]]:
-    """Segment ranges for the map calls: whole chunks packed while they fit, a chunk split when it
-    alone does not. A new batch starts at its chunk's first segment, keeping the chunker's overlap."""
-    last_index = len(line_tokens) - 1
-    runs = sorted((max(0, c.first_segment), min(last_index, c.last_segment)) for c in data.chunks)
-    batches: list[list[int]] = []  # [first, last, tokens]
-    for first, last in runs or [(0, last_index)]:
-        if last < first or (batches and last <= batches[-1][1]):
-            continue
-        if batches:
-            current = batches[-1]
-            extra = sum(line_tokens[current[1] + 1 : last + 1])
-            if current[2] + extra <= budget:
-                current[1], current[2] = last, current[2] + extra
-                continue
-        start = first
-        while start <= last:
-            end, used = start, line_tokens[start]
-            while end < last and used + line_tokens[end + 1] <= budget:
-                end += 1
-                used += line_tokens[end]
-            batches.append([start, end, used])
-            start = end + 1
-    return [(first, last) for first, last, _ in batches]
-
-
-def _merge(parts: Sequence[_Notes]) -> _Notes:
-    merged = _Notes()
-    for part in parts:
-        merged.notes.extend(part.notes)
-        merged.highlights.extend(part.highlights)
-    merged.notes.sort(key=lambda item: item[0])
-    merged.highlights = _dedupe(sorted(merged.highlights, key=lambda h: h.start))
-    return merged
-
-
-def _split(notes: _Notes, budget: int) -> list[_Notes]:
-    """Consecutive stretches of the notes and the highlights inside them, each within `budget`."""
-    items: list[tuple[float, str, _Notes]] = []
-    for time, text in notes.notes:
-        items.append((time, f"[{format_timestamp(time)}] {text}", _Notes(notes=[(time, text)])))
-    for highlight in notes.highlights:
-        items.append((highlight.start, _candidate_line(highlight), _Notes(highlights=[highlight])))
-    items.sort(key=lambda item: item[0])
-    costs = [count_tokens(line) + 1 for _, line, _ in items]
-    # Even groups rather than full ones and a scrap: each costs a call either way.
-    target = math.ceil(sum(costs) / math.ceil(sum(costs) / budget))
-    groups: list[list[_Notes]] = [[]]
-    used = 0
-    for (_, _, item), cost in zip(items, costs, strict=True):
-        if used and (used >= target or used + cost > budget):
-            groups.append([])
-            used = 0
-        used += cost
-        groups[-1].append(item)
-    return [_merge(group) for group in groups]
-
-
-def _dedupe(highlights: Sequence[HighlightSpec]) -> list[HighlightSpec]:
-    """The first of highlights that cover mostly the same moment wins (order is rank)."""
-    kept: list[HighlightSpec] = []
-    for highlight in highlights:
-        if not any(_overlap(highlight, other) for other in kept):
-            kept.append(highlight)
-    return kept
-
-
-def _overlap(a: HighlightSpec, b: HighlightSpec) -> bool:
-    shared = min(a.end, b.end) - max(a.start, b.start)
-    shorter = max(min(a.end - a.start, b.end - b.start), 1e-9)
-    return a.start == b.start or shared / shorter > 0.5
