@@ -1,22 +1,56 @@
-"""Per-request DataLoaders. Each loads one relation for many keys in one query, in key order."""
+"""Per-request DataLoaders. Each loads one relation for many keys in one query, in key order.
+
+What the library, search and node pages read most loads as rows (resolvers/rows.py) rather than
+model objects: nothing here writes them back, and a row costs a fraction of a model to build."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
 from strawberry.dataloader import DataLoader
+from tortoise.models import Model
 
 from models import Analysis, Bookmark, Channel, Chapter, Citation, Highlight, LibraryEntry, Message, User, Video
+from resolvers.rows import (
+    AnalysisRow,
+    BookmarkRow,
+    ChannelRow,
+    ChapterRow,
+    HighlightRow,
+    LibraryEntryRow,
+    VideoRow,
+    placeholders,
+    select_rows,
+)
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
 
 M = TypeVar("M")
+R = TypeVar("R", bound=_Identified)
+C = TypeVar("C")
 
 
 def _by_id(model: type[Any]) -> Callable[[Sequence[str]], Awaitable[list[Any]]]:
     async def load(keys: Sequence[str]) -> list[Any]:
         rows = {str(r.id): r for r in await model.filter(id__in=list(keys))}
         return [rows.get(k) for k in keys]
+
+    return load
+
+
+def _rows_by_id(row_type: type[R], model: type[Model]) -> Callable[[Sequence[str]], Awaitable[list[Any]]]:
+    # Any, like `_by_id`: callers of a row that must exist (a video of an entry) take it as found
+    async def load(keys: Sequence[str]) -> list[Any]:
+        found = await select_rows(row_type, model, f'"id" IN ({placeholders(len(keys))})', keys)
+        by_id = {str(r.id): r for r in found}
+        return [by_id.get(k) for k in keys]
 
     return load
 
@@ -31,43 +65,56 @@ def _children(model: type[Any], parent: str) -> Callable[[Sequence[str]], Awaita
     return load
 
 
+def _child_rows(
+    row_type: type[C], model: type[Model], parent: str
+) -> Callable[[Sequence[str]], Awaitable[list[list[C]]]]:
+    async def load(keys: Sequence[str]) -> list[list[C]]:
+        where = f'"{parent}" IN ({placeholders(len(keys))})'
+        grouped: dict[str, list[C]] = defaultdict(list)
+        for row in await select_rows(row_type, model, where, keys, order_by='"position"'):
+            grouped[str(getattr(row, parent))].append(row)
+        return [grouped.get(k, []) for k in keys]
+
+    return load
+
+
 class Loaders:
     """The loaders of one operation, created fresh for it and scoped to its viewer."""
 
     def __init__(self, *, viewer_id: str | None) -> None:
         self.viewer_id = viewer_id
         self.user_by_id = DataLoader(load_fn=_by_id(User))
-        self.video_by_id = DataLoader(load_fn=_by_id(Video))
-        self.channel_by_id = DataLoader(load_fn=_by_id(Channel))
-        self.analysis_by_id = DataLoader(load_fn=_by_id(Analysis))
-        self.highlight_by_id = DataLoader(load_fn=_by_id(Highlight))
-        self.highlights_by_analysis_id = DataLoader(load_fn=_children(Highlight, "analysis_id"))
-        self.chapters_by_analysis_id = DataLoader(load_fn=_children(Chapter, "analysis_id"))
+        self.video_by_id = DataLoader(load_fn=_rows_by_id(VideoRow, Video))
+        self.channel_by_id = DataLoader(load_fn=_rows_by_id(ChannelRow, Channel))
+        self.analysis_by_id = DataLoader(load_fn=_rows_by_id(AnalysisRow, Analysis))
+        self.highlight_by_id = DataLoader(load_fn=_rows_by_id(HighlightRow, Highlight))
+        self.highlights_by_analysis_id = DataLoader(load_fn=_child_rows(HighlightRow, Highlight, "analysis_id"))
+        self.chapters_by_analysis_id = DataLoader(load_fn=_child_rows(ChapterRow, Chapter, "analysis_id"))
         self.library_entry_by_video_id = DataLoader(load_fn=self._library_entries)
         self.bookmarks_by_video_id = DataLoader(load_fn=self._bookmarks)
         self.citations_by_message_id = DataLoader(load_fn=_children(Citation, "message_id"))
         self.video_ids_by_conversation_id = DataLoader(load_fn=load_conversation_video_ids)
         self.last_message_by_conversation_id = DataLoader(load_fn=load_last_messages)
 
-    async def _bookmarks(self, video_ids: Sequence[str]) -> list[list[Bookmark]]:
+    async def _bookmarks(self, video_ids: Sequence[str]) -> list[list[BookmarkRow]]:
         if self.viewer_id is None:
             return [[] for _ in video_ids]
-        grouped: dict[str, list[Bookmark]] = defaultdict(list)
-        rows = await Bookmark.filter(user_id=self.viewer_id, video_id__in=list(video_ids))
+        grouped: dict[str, list[BookmarkRow]] = defaultdict(list)
+        where = f'"user_id" = ? AND "video_id" IN ({placeholders(len(video_ids))})'
+        found = await select_rows(BookmarkRow, Bookmark, where, [self.viewer_id, *video_ids])
         # the whole-video bookmark first, then moments in video order (same on every database)
-        for row in sorted(rows, key=lambda b: (b.seconds is not None, b.seconds or 0.0, b.created_at)):
-            grouped[str(row.video_id)].append(row)  # type: ignore[attr-defined]
+        for row in sorted(found, key=lambda b: (b.seconds is not None, b.seconds or 0.0, b.created_at)):
+            grouped[str(row.video_id)].append(row)
         return [grouped.get(k, []) for k in video_ids]
 
-    async def _library_entries(self, video_ids: Sequence[str]) -> list[LibraryEntry | None]:
+    async def _library_entries(self, video_ids: Sequence[str]) -> list[LibraryEntryRow | None]:
         # the viewer's own entries only: what is not in their library does not exist for them
         if self.viewer_id is None:
             return [None] * len(video_ids)
-        rows = {
-            str(e.video_id): e  # type: ignore[attr-defined]
-            for e in await LibraryEntry.filter(user_id=self.viewer_id, video_id__in=list(video_ids))
-        }
-        return [rows.get(k) for k in video_ids]
+        where = f'"user_id" = ? AND "video_id" IN ({placeholders(len(video_ids))})'
+        found = await select_rows(LibraryEntryRow, LibraryEntry, where, [self.viewer_id, *video_ids])
+        by_video = {str(e.video_id): e for e in found}
+        return [by_video.get(k) for k in video_ids]
 
 
 async def load_conversation_video_ids(conversation_ids: Sequence[str]) -> list[list[str]]:

@@ -8,7 +8,8 @@ from strawberry import relay
 
 from models import Bookmark, InteractionKind, LibraryEntry, User
 from resolvers.ids import as_uuid
-from resolvers.pagination import Page, paginate
+from resolvers.pagination import Page, paginate, paginate_rows
+from resolvers.rows import LibraryEntryRow
 from resolvers.users import require_viewer
 from services import library
 from services.errors import ErrorCode, ServiceError
@@ -42,11 +43,11 @@ def raw_id(gid: relay.GlobalID | None, type_name: str, field: str) -> str | None
 
 async def library_page(
     info: Info, *, user_id: str, first: int, after: str | None, filters: library.LibraryFilter
-) -> Page[LibraryEntry]:
+) -> Page[LibraryEntryRow]:
     user = owned_by_viewer(info, user_id)
     if user is None:
         return EMPTY  # type: ignore[return-value]
-    return await paginate(library.library_of(user, filters), first=first, after=after)
+    return await paginate_rows(library.library_of(user, filters), LibraryEntryRow, first=first, after=after)
 
 
 async def bookmarks_page(info: Info, *, user_id: str, first: int, after: str | None) -> Page[Bookmark]:

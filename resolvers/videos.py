@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from models import Analysis, Channel, Highlight, LibraryEntry, Video
+from models import Analysis, Channel, LibraryEntry
 from resolvers.ids import as_uuid
+from resolvers.rows import AnalysisRow, HighlightRow, VideoRow
 from resolvers.users import require_viewer
 from services import analysis as analysis_service
 from services import imports as import_service
@@ -25,33 +26,33 @@ async def _in_library(info: Info, video_id: str) -> bool:
     return await info.context.loaders.library_entry_by_video_id.load(video_id) is not None
 
 
-async def visible_video(info: Info, node_id: str) -> Video | None:
+async def visible_video(info: Info, node_id: str) -> VideoRow | None:
     key = as_uuid(node_id)
     if key is None or not await _in_library(info, str(key)):
         return None
-    video: Video | None = await info.context.loaders.video_by_id.load(str(key))
+    video: VideoRow | None = await info.context.loaders.video_by_id.load(str(key))
     return video
 
 
-async def visible_analysis(info: Info, node_id: str) -> Analysis | None:
+async def visible_analysis(info: Info, node_id: str) -> AnalysisRow | None:
     key = as_uuid(node_id)
     if key is None:
         return None
-    row: Analysis | None = await info.context.loaders.analysis_by_id.load(str(key))
-    if row is None or not await _in_library(info, str(row.video_id)):  # type: ignore[attr-defined]
+    row: AnalysisRow | None = await info.context.loaders.analysis_by_id.load(str(key))
+    if row is None or not await _in_library(info, str(row.video_id)):
         return None
     return row
 
 
-async def visible_highlight(info: Info, node_id: str) -> tuple[Highlight, str] | None:
+async def visible_highlight(info: Info, node_id: str) -> tuple[HighlightRow, str] | None:
     key = as_uuid(node_id)
     if key is None:
         return None
-    row: Highlight | None = await info.context.loaders.highlight_by_id.load(str(key))
+    row: HighlightRow | None = await info.context.loaders.highlight_by_id.load(str(key))
     if row is None:
         return None
-    analysis = await visible_analysis(info, str(row.analysis_id))  # type: ignore[attr-defined]
-    return (row, str(analysis.video_id)) if analysis else None  # type: ignore[attr-defined]
+    analysis = await visible_analysis(info, str(row.analysis_id))
+    return (row, str(analysis.video_id)) if analysis else None
 
 
 async def visible_channel(info: Info, node_id: str) -> Channel | None:

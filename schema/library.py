@@ -11,6 +11,7 @@ from models import Bookmark as BookmarkModel
 from models import InteractionKind as InteractionKindModel
 from models import LibraryEntry as LibraryEntryModel
 from resolvers import library as resolvers
+from resolvers.rows import BookmarkRow, LibraryEntryRow
 from schema.context import Info
 from schema.errors import UserError
 from schema.nodes import node_resolver
@@ -33,7 +34,7 @@ class LibraryEntry(relay.Node):
     analysis_id: strawberry.Private[str | None]
 
     @classmethod
-    def from_model(cls, m: LibraryEntryModel) -> LibraryEntry:
+    def from_model(cls, m: LibraryEntryModel | LibraryEntryRow) -> LibraryEntry:
         return cls(
             id=str(m.id),
             added_at=m.created_at,
@@ -69,7 +70,7 @@ class Bookmark(relay.Node):
     highlight_id: strawberry.Private[str | None]
 
     @classmethod
-    def from_model(cls, m: BookmarkModel) -> Bookmark:
+    def from_model(cls, m: BookmarkModel | BookmarkRow) -> Bookmark:
         return cls(
             id=str(m.id),
             seconds=m.seconds,

@@ -18,6 +18,7 @@ from models import Chapter as ChapterModel
 from models import Highlight as HighlightModel
 from models import Video as VideoModel
 from resolvers import videos as resolvers
+from resolvers.rows import AnalysisRow, ChannelRow, ChapterRow, HighlightRow, VideoRow
 from schema.context import Info
 from schema.errors import UserError
 from schema.nodes import node_resolver
@@ -41,7 +42,7 @@ class Channel(relay.Node):
     )
 
     @classmethod
-    def from_model(cls, m: ChannelModel) -> Channel:
+    def from_model(cls, m: ChannelModel | ChannelRow) -> Channel:
         return cls(id=str(m.id), name=m.name, url=m.url, follower_count=m.follower_count)
 
 
@@ -56,7 +57,7 @@ class Highlight(relay.Node):
     video_id: strawberry.Private[str]
 
     @classmethod
-    def from_model(cls, m: HighlightModel, *, video_id: str) -> Highlight:
+    def from_model(cls, m: HighlightModel | HighlightRow, *, video_id: str) -> Highlight:
         return cls(
             id=str(m.id),
             start=m.start,
@@ -80,7 +81,7 @@ class Chapter:
     summary: str = strawberry.field(description="What the chapter covers; empty when it holds no speech.")
 
     @classmethod
-    def from_model(cls, m: ChapterModel) -> Chapter:
+    def from_model(cls, m: ChapterModel | ChapterRow) -> Chapter:
         return cls(start=m.start, end=m.end, title=m.title, summary=m.summary)
 
     @strawberry.field(description="`start` as mm:ss, or h:mm:ss past the first hour.")
@@ -128,7 +129,7 @@ class Analysis(relay.Node):
     video_id: strawberry.Private[str]
 
     @classmethod
-    def from_model(cls, m: AnalysisModel) -> Analysis:
+    def from_model(cls, m: AnalysisModel | AnalysisRow) -> Analysis:
         from services.errors import ErrorCode
 
         error = None
@@ -148,7 +149,7 @@ class Analysis(relay.Node):
             created_at=m.created_at,
             started_at=m.started_at,
             finished_at=m.finished_at,
-            video_id=str(m.video_id),  # type: ignore[attr-defined]
+            video_id=str(m.video_id),  # type: ignore[union-attr]
         )
 
     @strawberry.field(description="Highlights in the order the analyzer ranked them.")
@@ -186,7 +187,7 @@ class Video(relay.Node):
     channel_id: strawberry.Private[str | None]
 
     @classmethod
-    def from_model(cls, m: VideoModel) -> Video:
+    def from_model(cls, m: VideoModel | VideoRow) -> Video:
         return cls(
             id=str(m.id),
             youtube_id=m.youtube_id,
@@ -200,7 +201,7 @@ class Video(relay.Node):
             like_count=m.like_count,
             tags=list(m.tags or []),
             categories=list(m.categories or []),
-            channel_id=str(m.channel_id) if m.channel_id else None,  # type: ignore[attr-defined]
+            channel_id=str(m.channel_id) if m.channel_id else None,  # type: ignore[union-attr]
         )
 
     @strawberry.field(description="`duration` as mm:ss or h:mm:ss.")

@@ -1,0 +1,181 @@
+"""Read-only rows for the DataLoaders: the columns the API shows, without Tortoise model objects.
+
+One page of the library reads about a thousand rows (50 entries, their videos, analyses, channels,
+600 highlights, chapters). Building a Tortoise model object per row cost more than the SQL itself
+(issue 4). A row here is a slotted dataclass holding only the columns the API reads, each converted
+exactly as Tortoise converts it when it builds a model (`Model._init_from_db`), so every attribute
+holds what the model's attribute would have held, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from models import AnalysisStatus
+from services.search import Dialect
+
+R = TypeVar("R")
+Conversion = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRow:
+    id: UUID
+    name: str
+    url: str | None
+    follower_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRow:
+    id: UUID
+    youtube_id: str | None
+    url: str
+    title: str
+    description: str
+    duration: float | None
+    thumbnail_url: str | None
+    upload_date: date | None
+    view_count: int | None
+    like_count: int | None
+    tags: list[str]
+    categories: list[str]
+    channel_id: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisRow:
+    id: UUID
+    status: AnalysisStatus
+    progress: float
+    summary: str
+    analyzer: str
+    model: str
+    language: str | None
+    error_code: str | None
+    error_message: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    video_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class HighlightRow:
+    id: UUID
+    analysis_id: UUID
+    start: float
+    end: float
+    title: str
+    description: str
+    agent_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChapterRow:
+    analysis_id: UUID
+    start: float
+    end: float
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class BookmarkRow:
+    id: UUID
+    seconds: float | None
+    note: str
+    created_at: datetime
+    updated_at: datetime
+    video_id: UUID
+    highlight_id: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryEntryRow:
+    id: UUID
+    created_at: datetime
+    last_viewed_at: datetime | None
+    video_id: UUID
+    analysis_id: UUID | None
+
+
+def _of_type(field_type: type) -> Conversion:
+    def convert(value: Any) -> Any:
+        return None if value is None else field_type(value)
+
+    return convert
+
+
+def _conversions(model: type[Model]) -> dict[str, tuple[str, Conversion | None]]:
+    """Field name -> (column, conversion), sorted the way `Model._init_from_db` sorts them for the
+    database in use: values the driver already gives as Python types (no conversion), values made by
+    calling the field's type, and values the field converts itself (JSON, enums, UUIDs on SQLite...)."""
+    meta = model._meta
+    found: dict[str, tuple[str, Conversion | None]] = {}
+    for column, name, _ in meta.db_native_fields:
+        found[name] = (column, None)
+    for column, name, field in meta.db_default_fields:
+        found[name] = (column, _of_type(field.field_type))
+    for column, name, field in meta.db_complex_fields:
+        found[name] = (column, field.to_python_value)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    columns: list[str]  # in the order of the row type's fields
+    conversions: list[tuple[int, Conversion]]  # the positions whose values need converting
+
+    @classmethod
+    def of(cls, row_type: type[Any], model: type[Model]) -> _Plan:
+        conversions = _conversions(model)
+        chosen = [conversions[f.name] for f in dataclasses.fields(row_type)]
+        return cls(
+            columns=[column for column, _ in chosen],
+            conversions=[(i, convert) for i, (_, convert) in enumerate(chosen) if convert is not None],
+        )
+
+    def values(self, record: Sequence[Any]) -> list[Any]:
+        values = list(record)
+        for i, convert in self.conversions:
+            values[i] = convert(values[i])
+        return values
+
+
+def placeholders(count: int) -> str:
+    """`?, ?, …`: the placeholders of an IN list of `count` bound values."""
+    return ", ".join("?" * count)
+
+
+async def select_rows(
+    row_type: type[R], model: type[Model], where: str, values: Sequence[Any], *, order_by: str = ""
+) -> list[R]:
+    """`row_type`'s columns of the rows of `model` that `where` keeps; `where` and `order_by` are
+    SQL with `?` placeholders only, every value travels bound."""
+    plan = _Plan.of(row_type, model)
+    columns = ", ".join(f'"{column}"' for column in plan.columns)
+    order = f" ORDER BY {order_by}" if order_by else ""
+    sql = f'SELECT {columns} FROM "{model._meta.db_table}" WHERE {where}{order}'  # noqa: S608
+    db = Dialect()
+    # the driver's records as they come (asyncpg's and sqlite3's both index by position):
+    # `execute_query_dict` would copy each into a dict first, a large part of the cost
+    _, records = await db.conn.execute_query(db.params(sql), list(values))
+    return [row_type(*plan.values(record)) for record in records]
+
+
+async def values_of(row_type: type[R], queryset: QuerySet[Any]) -> list[R]:
+    """`row_type`'s fields of what a queryset finds, for queries with filters built by Tortoise;
+    `.values()` converts each column as the model would."""
+    names = [f.name for f in dataclasses.fields(row_type)]  # type: ignore[arg-type]
+    return [row_type(**found) for found in await queryset.values(*names)]
