@@ -8,10 +8,10 @@ import json
 
 import websockets
 from strawberry.relay import GlobalID
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from websockets.typing import Subprotocol
 
 from models import Analysis, Bookmark, LibraryEntry, User, Video
-from schema import shared_events
 from tests.fixture_source import COMPILER_TALK
 from tests.helpers import sign_up
 
@@ -64,7 +64,7 @@ async def _rest(ws: websockets.ClientConnection) -> list[dict]:
 def _count_executions(monkeypatch) -> list[tuple]:
     """Each execution of a stored event's selection, by its share key."""
     executed: list[tuple] = []
-    parent = shared_events.StrawberryGraphQLCoreExecutionContext
+    parent = StrawberryGraphQLCoreExecutionContext
     original = parent.execute_operation
 
     def counting(self, serially=None):
