@@ -176,20 +176,43 @@ def _items(
     return total
 
 
-def actual_cost(selection_set: SelectionSetNode | None, data: Any, fragments: Fragments) -> int:
-    """Like the requested cost, counting the items connections returned instead of those asked for."""
+def actual_cost(
+    selection_set: SelectionSetNode | None, data: Any, fragments: Fragments, paging: dict[int, bool] | None = None
+) -> int:
+    """Like the requested cost, counting the items connections returned instead of those asked for.
+
+    Only the parts of the answer under a selection that pages are walked: a page of a large library
+    is thousands of values with nothing to count below its connection."""
+    paging = {} if paging is None else paging
     if isinstance(data, list):
-        return sum(actual_cost(selection_set, item, fragments) for item in data)
+        return sum(actual_cost(selection_set, item, fragments, paging) for item in data)
     if not isinstance(data, dict):
         return 0
     total = 0
     for field in _fields(selection_set, fragments):
+        if not _pages(field, fragments, paging):
+            continue
         value = data.get(field.alias.value if field.alias else field.name.value)
-        if isinstance(value, dict) and any(arg.name.value == "first" for arg in field.arguments or ()):
+        if isinstance(value, dict) and _has_first(field):
             items = value.get("edges", value.get("nodes"))
             total += len(items) if isinstance(items, list) else 0
-        total += actual_cost(field.selection_set, value, fragments)
+        total += actual_cost(field.selection_set, value, fragments, paging)
     return total
+
+
+def _has_first(field: FieldNode) -> bool:
+    return any(arg.name.value == "first" for arg in field.arguments or ())
+
+
+def _pages(field: FieldNode, fragments: Fragments, known: dict[int, bool]) -> bool:
+    """Whether the field or a field under it takes `first`; `known` remembers fields by identity
+    (the document holds them all while the cost is counted)."""
+    found = known.get(id(field))
+    if found is None:
+        found = known[id(field)] = _has_first(field) or any(
+            _pages(inner, fragments, known) for inner in _fields(field.selection_set, fragments)
+        )
+    return found
 
 
 # the current operation's rate-limit decisions, for `Query.rateLimit`; each operation runs in its own

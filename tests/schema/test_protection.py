@@ -178,6 +178,8 @@ async def test_cost_follows_fragments_and_variables(client):
     """
     body = (await post(client, query, {"n": 7})).json()
     assert body["extensions"]["cost"]["requested"] == 1 + 7 + 7 * 4
+    # returned: 3 items, each with 3 children, found through the fragment
+    assert body["extensions"]["cost"]["actual"] == 1 + 3 + 3 * 3
 
 
 async def test_first_above_100_fails_before_anything_runs(client):
