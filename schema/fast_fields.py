@@ -30,7 +30,8 @@ from graphql import (
 )
 from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.pyutils import Path
-from strawberry.relay import GlobalID, Node
+from strawberry.relay import Node
+from strawberry.relay.utils import to_base64
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
@@ -173,6 +174,8 @@ def _value_of(field: GraphQLField, strawberry_field: StrawberryField) -> Callabl
 
 
 def _node_id_reader(leaf: GraphQLLeafType) -> Reader:
+    """The global id as its text, as `str(GlobalID(...))` writes it, without making the GlobalID
+    the ID scalar would only turn into that text."""
     coerce = leaf.coerce_output_value
     id_attributes: dict[type, str | None] = {}  # by the class of the source
 
@@ -185,7 +188,7 @@ def _node_id_reader(leaf: GraphQLLeafType) -> Reader:
             return SLOW
         if node_id is None or not isinstance(node_id, str | int):
             return SLOW
-        return _coerced(coerce, GlobalID(type_name=parent_type.name, node_id=str(node_id)))
+        return _coerced(coerce, to_base64(parent_type.name, str(node_id)))
 
     return read
 
