@@ -283,8 +283,11 @@ class _Member:
 
 
 def _step(coroutine: Coroutine[Any, Any, None]) -> Any:
-    """Run a coroutine up to its first wait; StopIteration when it finished without one."""
-    return coroutine.send(None)
+    """Run a coroutine up to its next wait; StopIteration when it finished without one."""
+    step = coroutine.send(None)
+    if step is not None:
+        step._asyncio_future_blocking = False  # as a task does, so others may await it too
+    return step
 
 
 async def _finish(coroutine: Coroutine[Any, Any, None], step: Any) -> None:
@@ -296,7 +299,7 @@ async def _finish(coroutine: Coroutine[Any, Any, None], step: Any) -> None:
                 await asyncio.sleep(0)
             else:
                 await asyncio.wait([step])
-            step = coroutine.send(None)
+            step = _step(coroutine)
     except StopIteration:
         return
     finally:

@@ -261,3 +261,29 @@ async def test_a_socket_too_far_behind_is_handed_back_at_the_last_event_it_was_s
     # one write waiting and two in the backlog: the subscriber goes on from the log after event 4
     assert member.seen == 4
     assert [json.loads(f)["payload"]["data"]["e"]["sequence"] for f in socket.sent] == [2, 3, 4]
+
+
+async def test_a_write_left_waiting_leaves_what_it_waits_on_awaitable_by_others():
+    """The lane runs a send by hand until it waits, as a task would; whatever it waits on (here a
+    future others wait on too) must stay awaitable by everyone else."""
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    sent: list[str] = []
+
+    async def send_text(frame: str) -> None:
+        await gate
+        sent.append(frame)
+
+    lane = fanout.Lane(operation_id="9", message_type="next", send_text=send_text, active=lambda: True)
+    lane.executor, lane.extensions = _Executor(), {}
+    member = fanout.FanOut().join(lane, "analysis:a1", lambda event: event, 0)
+    member.offer_event(_event(1, "final"))
+
+    async def someone_else() -> None:
+        await gate
+
+    other = asyncio.ensure_future(someone_else())  # waiting on the same future
+    await asyncio.sleep(0)
+    gate.set_result(None)
+    await asyncio.wait_for(other, 2)
+    assert await asyncio.wait_for(member.done, 2) == "final"
+    assert len(sent) == 1
