@@ -120,10 +120,9 @@ class Loaders:
 async def load_conversation_video_ids(conversation_ids: Sequence[str]) -> list[list[str]]:
     from services.search import Dialect
 
-    db = Dialect()
-    marks = ", ".join("?" * len(conversation_ids))
+    marks = placeholders(len(conversation_ids))
     # only "?" placeholders are interpolated; the ids travel as bound values
-    rows = await db.rows(
+    rows = await Dialect().rows(
         f"SELECT conversations_id AS c, video_id AS v FROM conversation_videos WHERE conversations_id IN ({marks})",  # noqa: S608
         list(conversation_ids),
     )
@@ -136,7 +135,7 @@ async def load_conversation_video_ids(conversation_ids: Sequence[str]) -> list[l
 async def load_last_messages(conversation_ids: Sequence[str]) -> list[Message | None]:
     from services.search import Dialect
 
-    marks = ", ".join("?" * len(conversation_ids))
+    marks = placeholders(len(conversation_ids))
     newest = await Dialect().rows(  # only "?" placeholders are interpolated
         f"""SELECT m.id AS id FROM messages m WHERE m.conversation_id IN ({marks}) AND NOT EXISTS (
               SELECT 1 FROM messages n WHERE n.conversation_id = m.conversation_id

@@ -119,18 +119,29 @@ async def test_selections_that_read_more_than_the_event_keep_their_own_pipeline(
     assert fanout.FANOUT.frames_written == written
 
 
-async def test_one_subscriber_leaving_costs_the_others_nothing(client, live_server, app_services):
+async def _two_in_the_lane(client, live_server: str) -> tuple[str, list[websockets.ClientConnection]]:
+    """Two people's subscriptions to one held analysis, both past their first event and handed over
+    to the lane; the analysis's database id."""
     emails = ["ada@example.com", "bob@example.com"]
-    ada, bob = [await sign_up(client, email=email) for email in emails]
+    tokens = [await sign_up(client, email=email) for email in emails]
     analysis, _, _ = await _held_analysis(emails)
     gid = str(GlobalID("Analysis", str(analysis.id)))
-    leaving = await _open(live_server, ada, EVENTS_ONLY, gid, "graphql-transport-ws")
-    staying = await _open(live_server, bob, EVENTS_ONLY, gid, "graphql-transport-ws")
-    for ws in (leaving, staying):
+    sockets = [await _open(live_server, token, EVENTS_ONLY, gid, "graphql-transport-ws") for token in tokens]
+    for ws in sockets:
         await asyncio.wait_for(ws.recv(), 10)
-    await asyncio.sleep(0.2)  # both have handed over
+    for _ in range(500):
+        if sum(len(group.members) for group in fanout.FANOUT.groups.values()) == 2:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the subscriptions were not handed over")
+    return str(analysis.id), sockets
+
+
+async def test_one_subscriber_leaving_costs_the_others_nothing(client, live_server, app_services):
+    analysis_id, (leaving, staying) = await _two_in_the_lane(client, live_server)
     await leaving.close()
-    await app_services.queue.enqueue(str(analysis.id))
+    await app_services.queue.enqueue(analysis_id)
     frames = await _frames(staying, "graphql-transport-ws")
     await staying.close()
 
@@ -139,17 +150,9 @@ async def test_one_subscriber_leaving_costs_the_others_nothing(client, live_serv
 
 
 async def test_an_operation_the_client_stopped_is_sent_nothing_more(client, live_server, app_services):
-    emails = ["ada@example.com", "bob@example.com"]
-    ada, bob = [await sign_up(client, email=email) for email in emails]
-    analysis, _, _ = await _held_analysis(emails)
-    gid = str(GlobalID("Analysis", str(analysis.id)))
-    stopping = await _open(live_server, ada, EVENTS_ONLY, gid, "graphql-transport-ws")
-    watching = await _open(live_server, bob, EVENTS_ONLY, gid, "graphql-transport-ws")
-    for ws in (stopping, watching):
-        await asyncio.wait_for(ws.recv(), 10)
-    await asyncio.sleep(0.2)  # both have handed over
+    analysis_id, (stopping, watching) = await _two_in_the_lane(client, live_server)
     await stopping.send(json.dumps({"id": "op-7", "type": "complete"}))
-    await app_services.queue.enqueue(str(analysis.id))
+    await app_services.queue.enqueue(analysis_id)
     frames = await _frames(watching, "graphql-transport-ws")
     await watching.close()
 
