@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -79,22 +80,59 @@ def _child_rows(
 
 
 class Loaders:
-    """The loaders of one operation, created fresh for it and scoped to its viewer."""
+    """The loaders of one operation, created fresh for it and scoped to its viewer. Each is made
+    when first used: most operations use two or three of them."""
 
     def __init__(self, *, viewer_id: str | None) -> None:
         self.viewer_id = viewer_id
-        self.user_by_id = DataLoader(load_fn=_by_id(User))
-        self.video_by_id = DataLoader(load_fn=_rows_by_id(VideoRow, Video))
-        self.channel_by_id = DataLoader(load_fn=_rows_by_id(ChannelRow, Channel))
-        self.analysis_by_id = DataLoader(load_fn=_rows_by_id(AnalysisRow, Analysis))
-        self.highlight_by_id = DataLoader(load_fn=_rows_by_id(HighlightRow, Highlight))
-        self.highlights_by_analysis_id = DataLoader(load_fn=_child_rows(HighlightRow, Highlight, "analysis_id"))
-        self.chapters_by_analysis_id = DataLoader(load_fn=_child_rows(ChapterRow, Chapter, "analysis_id"))
-        self.library_entry_by_video_id = DataLoader(load_fn=self._library_entries)
-        self.bookmarks_by_video_id = DataLoader(load_fn=self._bookmarks)
-        self.citations_by_message_id = DataLoader(load_fn=_children(Citation, "message_id"))
-        self.video_ids_by_conversation_id = DataLoader(load_fn=load_conversation_video_ids)
-        self.last_message_by_conversation_id = DataLoader(load_fn=load_last_messages)
+
+    @cached_property
+    def user_by_id(self) -> DataLoader[str, Any]:
+        return DataLoader(load_fn=_by_id(User))
+
+    @cached_property
+    def video_by_id(self) -> DataLoader[str, Any]:
+        return DataLoader(load_fn=_rows_by_id(VideoRow, Video))
+
+    @cached_property
+    def channel_by_id(self) -> DataLoader[str, Any]:
+        return DataLoader(load_fn=_rows_by_id(ChannelRow, Channel))
+
+    @cached_property
+    def analysis_by_id(self) -> DataLoader[str, Any]:
+        return DataLoader(load_fn=_rows_by_id(AnalysisRow, Analysis))
+
+    @cached_property
+    def highlight_by_id(self) -> DataLoader[str, Any]:
+        return DataLoader(load_fn=_rows_by_id(HighlightRow, Highlight))
+
+    @cached_property
+    def highlights_by_analysis_id(self) -> DataLoader[str, list[HighlightRow]]:
+        return DataLoader(load_fn=_child_rows(HighlightRow, Highlight, "analysis_id"))
+
+    @cached_property
+    def chapters_by_analysis_id(self) -> DataLoader[str, list[ChapterRow]]:
+        return DataLoader(load_fn=_child_rows(ChapterRow, Chapter, "analysis_id"))
+
+    @cached_property
+    def library_entry_by_video_id(self) -> DataLoader[str, LibraryEntryRow | None]:
+        return DataLoader(load_fn=self._library_entries)
+
+    @cached_property
+    def bookmarks_by_video_id(self) -> DataLoader[str, list[BookmarkRow]]:
+        return DataLoader(load_fn=self._bookmarks)
+
+    @cached_property
+    def citations_by_message_id(self) -> DataLoader[str, list[Any]]:
+        return DataLoader(load_fn=_children(Citation, "message_id"))
+
+    @cached_property
+    def video_ids_by_conversation_id(self) -> DataLoader[str, list[str]]:
+        return DataLoader(load_fn=load_conversation_video_ids)
+
+    @cached_property
+    def last_message_by_conversation_id(self) -> DataLoader[str, Message | None]:
+        return DataLoader(load_fn=load_last_messages)
 
     async def _bookmarks(self, video_ids: Sequence[str]) -> list[list[BookmarkRow]]:
         if self.viewer_id is None:

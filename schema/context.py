@@ -24,10 +24,11 @@ class _LoaderSlot:
     the ContextVar, so the slot (not the loaders) is what the var holds: all of an operation's
     resolvers share it, and a loader made lazily by any of them serves them all."""
 
-    __slots__ = ("loaders",)
+    __slots__ = ("loaders", "viewer")
 
     def __init__(self) -> None:
         self.loaders: Loaders | None = None
+        self.viewer: User | None = None  # whose loaders they are
 
 
 # A WebSocket's context lives as long as the connection, so loaders are kept per operation:
@@ -50,9 +51,12 @@ class Context:
         if slot is None:
             slot = _LoaderSlot()
             _slot.set(slot)
-        if slot.loaders is None or slot.loaders.viewer_id != self.viewer_id:
-            slot.loaders = Loaders(viewer_id=self.viewer_id)
-        return slot.loaders
+        loaders = slot.loaders
+        # the viewer's id as text is made only when the loaders are: a field asks for them each time
+        if loaders is None or slot.viewer is not self.viewer:
+            loaders = slot.loaders = Loaders(viewer_id=self.viewer_id)
+            slot.viewer = self.viewer
+        return loaders
 
     def start_operation(self) -> None:
         _slot.set(_LoaderSlot())
