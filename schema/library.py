@@ -15,11 +15,19 @@ from resolvers.rows import BookmarkRow, LibraryEntryRow
 from schema.context import Info
 from schema.errors import UserError
 from schema.nodes import node_resolver
-from schema.videos import Analysis, AnalysisStatus, Highlight, Video
+from schema.related import Related
+from schema.videos import BOOKMARKED, VIDEO_OF, Analysis, AnalysisStatus, Highlight, Video
 from services.timestamps import format_timestamp
 
 InteractionKind = strawberry.enum(
     InteractionKindModel, name="InteractionKind", description="What the viewer did with a video."
+)
+
+# relation fields (schema/related.py), besides the video and bookmark flag shared with schema/videos.py
+_ANALYSIS = Related("analysis_by_id", "analysis_id", lambda _entry, row: Analysis.from_model(row) if row else None)
+_HIGHLIGHT = Related(
+    "highlight_by_id", "highlight_id",
+    lambda bookmark, row: Highlight.from_model(row, video_id=bookmark.video_id) if row else None,
 )
 
 
@@ -43,20 +51,19 @@ class LibraryEntry(relay.Node):
             analysis_id=str(m.analysis_id) if m.analysis_id else None,  # type: ignore[attr-defined]
         )
 
-    @strawberry.field(description="The video this entry is for.")
+    @strawberry.field(description="The video this entry is for.", metadata=VIDEO_OF.metadata)
     async def video(self, info: Info) -> Video:
-        return Video.from_model(await info.context.loaders.video_by_id.load(self.video_id))
+        return await VIDEO_OF.one(self, info)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The analysis the viewer asked for last.")
+    @strawberry.field(description="The analysis the viewer asked for last.", metadata=_ANALYSIS.metadata)
     async def analysis(self, info: Info) -> Analysis | None:
-        if self.analysis_id is None:
-            return None
-        row = await info.context.loaders.analysis_by_id.load(self.analysis_id)
-        return Analysis.from_model(row) if row else None
+        return await _ANALYSIS.one(self, info)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="True when the viewer bookmarked the video or a moment in it.")
+    @strawberry.field(
+        description="True when the viewer bookmarked the video or a moment in it.", metadata=BOOKMARKED.metadata
+    )
     async def bookmarked(self, info: Info) -> bool:
-        return bool(await info.context.loaders.bookmarks_by_video_id.load(self.video_id))
+        return await BOOKMARKED.one(self, info)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A bookmarked video, or a moment in it, with the viewer's note.")
@@ -85,16 +92,13 @@ class Bookmark(relay.Node):
     def timestamp(self) -> str | None:
         return format_timestamp(self.seconds) if self.seconds is not None else None
 
-    @strawberry.field(description="The video bookmarked, or the one the moment is in.")
+    @strawberry.field(description="The video bookmarked, or the one the moment is in.", metadata=VIDEO_OF.metadata)
     async def video(self, info: Info) -> Video:
-        return Video.from_model(await info.context.loaders.video_by_id.load(self.video_id))
+        return await VIDEO_OF.one(self, info)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The highlight bookmarked, if the moment is one.")
+    @strawberry.field(description="The highlight bookmarked, if the moment is one.", metadata=_HIGHLIGHT.metadata)
     async def highlight(self, info: Info) -> Highlight | None:
-        if self.highlight_id is None:
-            return None
-        row = await info.context.loaders.highlight_by_id.load(self.highlight_id)
-        return Highlight.from_model(row, video_id=self.video_id) if row else None
+        return await _HIGHLIGHT.one(self, info)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="What the viewer has got out of vidgraph.")

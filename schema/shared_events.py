@@ -38,7 +38,7 @@ from graphql import (
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from schema import fanout
-from schema.fast_fields import FastLeafFields
+from schema.batched import BatchedQueries
 
 MAX_KEPT = 256
 
@@ -48,7 +48,7 @@ _pure: dict[int, tuple[OperationDefinitionNode, bool]] = {}
 _ALLOWED_DIRECTIVES = frozenset({"skip", "include"})
 
 
-class SharedEventExecutor(FastLeafFields):
+class SharedEventExecutor(BatchedQueries):
     def build_per_event_executor(self, payload: Any) -> Any:
         # a result kept for this event: no per-event executor at all (copying one, and the cycles
         # graphql-core's executors make, cost more than handing the result over)

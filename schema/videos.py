@@ -18,10 +18,11 @@ from models import Chapter as ChapterModel
 from models import Highlight as HighlightModel
 from models import Video as VideoModel
 from resolvers import videos as resolvers
-from resolvers.rows import AnalysisRow, ChannelRow, ChapterRow, HighlightRow, VideoRow
+from resolvers.rows import AnalysisRow, BookmarkRow, ChannelRow, ChapterRow, HighlightRow, LibraryEntryRow, VideoRow
 from schema.context import Info
 from schema.errors import UserError
 from schema.nodes import node_resolver
+from schema.related import Related
 from services.timestamps import format_timestamp
 
 if TYPE_CHECKING:
@@ -30,6 +31,35 @@ if TYPE_CHECKING:
 AnalysisStatus = strawberry.enum(
     AnalysisStatusModel, name="AnalysisStatus", description="Where an analysis job stands."
 )
+
+
+# Relation fields, each a key of the parent looked up by one of the operation's DataLoaders
+# (schema/related.py); the converters run when a field is resolved, after every class exists.
+
+
+def _bookmarks_of(_video: Video, rows: list[BookmarkRow]) -> list[Bookmark]:
+    from schema.library import Bookmark
+
+    return [Bookmark.from_model(b) for b in rows]
+
+
+def _entry_of(_video: Video, row: LibraryEntryRow | None) -> LibraryEntry | None:
+    from schema.library import LibraryEntry
+
+    return LibraryEntry.from_model(row) if row else None
+
+
+VIDEO_OF = Related("video_by_id", "video_id", lambda _parent, row: Video.from_model(row))
+BOOKMARKED = Related("bookmarks_by_video_id", "video_id", lambda _parent, rows: bool(rows))
+_HIGHLIGHTS = Related(
+    "highlights_by_analysis_id", "id",
+    lambda analysis, rows: [Highlight.from_model(h, video_id=analysis.video_id) for h in rows],
+)
+_CHAPTERS = Related("chapters_by_analysis_id", "id", lambda _analysis, rows: [Chapter.from_model(c) for c in rows])
+_CHANNEL = Related("channel_by_id", "channel_id", lambda _video, row: Channel.from_model(row) if row else None)
+_BOOKMARKED = Related("bookmarks_by_video_id", "id", lambda _video, rows: bool(rows))
+_BOOKMARKS = Related("bookmarks_by_video_id", "id", _bookmarks_of)
+_LIBRARY_ENTRY = Related("library_entry_by_video_id", "id", _entry_of)
 
 
 @strawberry.type(description="A YouTube channel.")
@@ -152,18 +182,17 @@ class Analysis(relay.Node):
             video_id=str(m.video_id),  # type: ignore[union-attr]
         )
 
-    @strawberry.field(description="Highlights in the order the analyzer ranked them.")
+    @strawberry.field(description="Highlights in the order the analyzer ranked them.", metadata=_HIGHLIGHTS.metadata)
     async def highlights(self, info: Info) -> list[Highlight]:
-        rows = await info.context.loaders.highlights_by_analysis_id.load(self.id)
-        return [Highlight.from_model(h, video_id=self.video_id) for h in rows]
+        return await _HIGHLIGHTS.one(self, info)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Chapters in video order.")
+    @strawberry.field(description="Chapters in video order.", metadata=_CHAPTERS.metadata)
     async def chapters(self, info: Info) -> list[Chapter]:
-        return [Chapter.from_model(c) for c in await info.context.loaders.chapters_by_analysis_id.load(self.id)]
+        return await _CHAPTERS.one(self, info)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The video analysed.")
+    @strawberry.field(description="The video analysed.", metadata=VIDEO_OF.metadata)
     async def video(self, info: Info) -> Video:
-        return Video.from_model(await info.context.loaders.video_by_id.load(self.video_id))
+        return await VIDEO_OF.one(self, info)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A video in your library: its metadata and its latest analysis.")
@@ -208,30 +237,24 @@ class Video(relay.Node):
     def duration_text(self) -> str | None:
         return format_timestamp(self.duration) if self.duration is not None else None
 
-    @strawberry.field(description="The channel that published it; null when the source names none.")
+    @strawberry.field(description="The channel that published it; null when the source names none.",
+                      metadata=_CHANNEL.metadata)
     async def channel(self, info: Info) -> Channel | None:
-        if self.channel_id is None:
-            return None
-        row = await info.context.loaders.channel_by_id.load(self.channel_id)
-        return Channel.from_model(row) if row else None
+        return await _CHANNEL.one(self, info)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="True when you bookmarked the video or a moment in it.")
+    @strawberry.field(
+        description="True when you bookmarked the video or a moment in it.", metadata=_BOOKMARKED.metadata
+    )
     async def bookmarked(self, info: Info) -> bool:
-        return bool(await info.context.loaders.bookmarks_by_video_id.load(self.id))
+        return await _BOOKMARKED.one(self, info)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Your bookmarks of this video, in video order.")
+    @strawberry.field(description="Your bookmarks of this video, in video order.", metadata=_BOOKMARKS.metadata)
     async def bookmarks(self, info: Info) -> list[Annotated[Bookmark, strawberry.lazy("schema.library")]]:
-        from schema.library import Bookmark
+        return await _BOOKMARKS.one(self, info)  # type: ignore[no-any-return]
 
-        rows = await info.context.loaders.bookmarks_by_video_id.load(self.id)
-        return [Bookmark.from_model(b) for b in rows]
-
-    @strawberry.field(description="This video's entry in your library.")
+    @strawberry.field(description="This video's entry in your library.", metadata=_LIBRARY_ENTRY.metadata)
     async def library_entry(self, info: Info) -> Annotated[LibraryEntry, strawberry.lazy("schema.library")] | None:
-        from schema.library import LibraryEntry
-
-        row = await info.context.loaders.library_entry_by_video_id.load(self.id)
-        return LibraryEntry.from_model(row) if row else None
+        return await _LIBRARY_ENTRY.one(self, info)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The analysis you asked for last.")
     async def latest_analysis(self, info: Info) -> Analysis | None:

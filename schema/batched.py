@@ -1,0 +1,463 @@
+"""Queries executed a selection set at a time across every object that reaches it.
+
+graphql-core completes an answer object by object: for each of the 50 entries of a library page
+it executes the entry's fields, gathers the entry's awaitables in a coroutine of their own, and
+goes down into its video and analysis the same way, so a page of ~950 objects costs ~950 rounds of
+`execute_fields`, ~300 nested gathers and a task for each. Here the objects that share a
+selection set (the 50 entries, then their 50 videos, then the 600 highlights…) are one group:
+
+- each field of the group is taken for every object in turn, a plain leaf read at once
+  (`FastLeafFields`' readers), anything else through graphql-core's own `execute_field`, which
+  resolves, completes lists, leaves and non-null checks, and locates errors as it always does;
+- an object that a field completes to is not executed there but joins the group of its type and
+  selection, with an empty dict that stands in the answer already and is filled when its group runs;
+- the groups that need no waiting run first; then everything awaited by every group so far is
+  awaited together, once, so each DataLoader still sees all its keys of that level in one batch.
+
+Only the order of the work changes: every field is resolved and completed by graphql-core with
+the same arguments, path and info, and the answer keeps the order of the selection. An error in a
+non-null field nulls the nearest nullable position above it, found from the types and the path as
+graphql-core's unwinding would, and is recorded there; errors below a nulled position are dropped
+(`CollectedErrors.add`) and the objects below it are not executed further.
+
+Used for queries only, and only when nothing needs graphql-core's own walk: no middleware, no abort
+signal, no `@defer`/`@stream`. Mutations (serial), subscriptions and the rest keep graphql-core's
+executor, with the plain-field shortcut of `FastLeafFields`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from graphql import (
+    ExecutionResult,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    OperationDefinitionNode,
+    OperationType,
+    located_error,
+)
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet, collect_fields
+from graphql.execution.executor import invalid_return_type_error, to_nodes
+from graphql.pyutils import Path
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+from schema.fast_fields import SLOW, FastLeafFields
+from schema.related import Related, related_of
+
+_INCREMENTAL = frozenset({"defer", "stream"})
+_incremental_of: dict[int, tuple[OperationDefinitionNode, bool]] = {}
+MAX_REMEMBERED = 1024
+
+
+class _Group:
+    """The objects of one type that one field's selection reaches, executed together."""
+
+    __slots__ = ("field_type", "grouped", "items", "parent_type")
+
+    def __init__(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet, field_type: Any) -> None:
+        self.parent_type = parent_type
+        self.grouped = grouped
+        self.field_type = field_type  # the type of the field they came from, wrappers and all
+        self.items: list[_Item] = []
+
+
+class _Item:
+    """One object of a group: its value, the dict that answers for it, and where it is."""
+
+    __slots__ = ("group", "out", "path", "source")
+
+    def __init__(self, source: Any, out: dict[str, Any], path: Path | None, group: _Group) -> None:
+        self.source = source
+        self.out = out
+        self.path = path
+        self.group = group
+
+
+# something awaited, and what to do with its result (or the exception it raised) afterwards
+_Pending = tuple[Awaitable[Any], Callable[[Any, list[Any]], None]]
+
+
+class BatchedQueries(FastLeafFields):
+    """The executor of every operation; queries that allow it run a group at a time."""
+
+    _groups: dict[tuple[GraphQLObjectType, int], _Group] | None = None
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        if not self._batchable(serially):
+            return super().execute_operation(serially)
+        root_type = self.schema.get_root_type(OperationType.QUERY)
+        if root_type is None:  # graphql-core says why
+            return super().execute_operation(serially)
+        try:
+            collected = collect_fields(
+                self.schema, self.fragments, self.variable_values, root_type, self.operation, self.hide_suggestions
+            )
+        except RecursionError:
+            collected = None
+        if collected is None:  # graphql-core says why
+            return super().execute_operation(serially)
+        self._data: dict[str, Any] | None = {}
+        self._owners: dict[int, _Item] = {}
+        self._relations: dict[tuple[GraphQLObjectType, str], Related | None] = {}
+        root_group = _Group(root_type, collected[0], None)
+        root_group.items.append(_Item(self.root_value, self._data, None, root_group))
+        self._groups = {(root_type, 0): root_group}
+        pending = self._run_ready()
+        if pending:
+            return self._run_pending(pending)
+        self._groups = None
+        return self.finish(self.build_response(self._data))
+
+    def _batchable(self, serially: bool | None) -> bool:
+        return (
+            self._fast
+            and not serially
+            and self.abort_signal is None
+            and self.operation.operation is OperationType.QUERY
+            and not self._uses_incremental_delivery()
+        )
+
+    def _uses_incremental_delivery(self) -> bool:
+        """Whether the operation or a fragment has `@defer` or `@stream`, decided once per document."""
+        operation = self.operation
+        known = _incremental_of.get(id(operation))
+        if known is not None and known[0] is operation:
+            return known[1]
+        nodes: list[Any] = [operation, *self.fragment_definitions.values()]
+        found = False
+        while nodes and not found:
+            node = nodes.pop()
+            found = any(d.name.value in _INCREMENTAL for d in getattr(node, "directives", None) or ())
+            selection_set = getattr(node, "selection_set", None)
+            if selection_set is not None:
+                nodes.extend(selection_set.selections)
+        if len(_incremental_of) >= MAX_REMEMBERED:
+            _incremental_of.clear()
+        _incremental_of[id(operation)] = (operation, found)
+        return found
+
+    # ------------------------------------------------------------------ the groups
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """In a batched query, the object joins its group and is answered by an empty dict that its
+        group fills; `is_type_of` is checked first, as graphql-core does."""
+        if self._groups is None:
+            return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
+        if return_type.is_type_of:
+            is_type_of = return_type.is_type_of(result, info)
+            if self.is_awaitable(is_type_of):
+                return self._enlist_when(is_type_of, return_type, field_details_list, info, path, result)
+            if not is_type_of:
+                raise invalid_return_type_error(return_type, result, field_details_list)
+        return self._enlist(return_type, field_details_list, info, path, result)
+
+    async def _enlist_when(
+        self,
+        is_type_of: Awaitable[bool],
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+    ) -> dict[str, Any]:
+        if not await is_type_of:
+            raise invalid_return_type_error(return_type, result, field_details_list)
+        return self._enlist(return_type, field_details_list, info, path, result)
+
+    def _enlist(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+    ) -> dict[str, Any]:
+        groups = self._groups
+        assert groups is not None
+        key = (return_type, id(field_details_list))  # the list stays alive in graphql-core's memo
+        group = groups.get(key)
+        if group is None:
+            grouped = self.collect_subfields(return_type, field_details_list)[0]
+            group = groups[key] = _Group(return_type, grouped, info.return_type)
+        out: dict[str, Any] = {}
+        item = _Item(result, out, path, group)
+        group.items.append(item)
+        self._owners[id(path)] = item
+        return out
+
+    def _run_ready(self) -> list[_Pending]:
+        """Every group that can run without waiting, including those the runs add; what they
+        wait on is returned, to be awaited together."""
+        pending: list[_Pending] = []
+        while self._groups:
+            groups, self._groups = self._groups, {}
+            for group in groups.values():
+                self._run_group(group, pending)
+        return pending
+
+    def _run_group(self, group: _Group, pending: list[_Pending]) -> None:
+        parent_type, items = group.parent_type, group.items
+        collected_errors = self.collected_errors
+        if collected_errors.errors:  # nothing more for objects an error has nulled
+            items = [i for i in items if not collected_errors.has_nulled_position(i.path)]
+        readers = self._readers.get(parent_type) or self._readers.setdefault(parent_type, {})
+        type_name = parent_type.name
+        is_awaitable = self.is_awaitable
+        execute_field = self.execute_field
+        for response_name, field_details_list in group.grouped.items():
+            name = field_details_list[0].node.name.value
+            if name == "__typename":
+                for item in items:
+                    item.out[response_name] = type_name
+                continue
+            reader = readers[name] if name in readers else self._decide(parent_type, readers, name)
+            if reader is None:
+                field_def = self.schema.get_field(parent_type, name)
+                if field_def is None:
+                    continue  # graphql-core leaves it out as well
+                related = self._related(parent_type, name, field_def)
+                if (
+                    related is not None
+                    and not field_details_list[0].node.arguments
+                    and self._load_related(group, items, response_name, field_details_list, field_def, related, pending)
+                ):
+                    continue
+            for item in items:
+                if reader is not None:
+                    value = reader(item.source, parent_type)
+                    if value is not SLOW:
+                        item.out[response_name] = value
+                        continue
+                path = Path(item.path, response_name, type_name)
+                try:
+                    result = execute_field(parent_type, item.source, field_details_list, path, None)
+                except Exception as error:  # a non-null field's error, already located
+                    item.out[response_name] = None
+                    self._propagate(item, error)
+                    continue
+                if is_awaitable(result):
+                    item.out[response_name] = None  # its place, in the order of the selection
+                    pending.append((result, partial(self._settle_field, item, response_name)))
+                else:
+                    item.out[response_name] = result
+
+    def _settle_field(self, item: _Item, response_name: str, result: Any, _pending: list[_Pending]) -> None:
+        """A field graphql-core executed; an exception is a non-null field's, already located."""
+        if isinstance(result, Exception):
+            self._propagate(item, result)
+        else:
+            item.out[response_name] = result
+
+    async def _run_pending(self, pending: list[_Pending]) -> ExecutionResult:
+        try:
+            while pending:
+                results = await asyncio.gather(*(p[0] for p in pending), return_exceptions=True)
+                later: list[_Pending] = []
+                for (_, settle), result in zip(pending, results, strict=True):
+                    if isinstance(result, BaseException) and not isinstance(result, Exception):
+                        raise result
+                    settle(result, later)
+                later.extend(self._run_ready())
+                pending = later
+        finally:
+            self._groups = None
+        return self.finish(self.build_response(self._data))  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ relations
+
+    def _related(self, parent_type: GraphQLObjectType, name: str, field_def: Any) -> Related | None:
+        """The field's `Related`, when the loader may answer for a whole group: it has no arguments
+        and no Strawberry extensions (permissions are extensions) that its resolver would run."""
+        key = (parent_type, name)
+        if key in self._relations:
+            return self._relations[key]
+        strawberry_field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        related = None
+        if strawberry_field is not None and not field_def.args and not strawberry_field.extensions:
+            related = related_of(strawberry_field)
+        self._relations[key] = related
+        return related
+
+    def _load_related(
+        self,
+        group: _Group,
+        items: list[_Item],
+        response_name: str,
+        field_details_list: FieldDetailsList,
+        field_def: Any,
+        related: Related,
+        pending: list[_Pending],
+    ) -> bool:
+        """One load for the field of every object of the group; each value is made and completed
+        when it is there (`_settle_related`)."""
+        try:
+            keys = related.keys([item.source for item in items])
+        except Exception:  # a parent without the key: each goes its own way, and fails there
+            return False
+        for item in items:
+            item.out[response_name] = None  # its place, in the order of the selection
+        settle = partial(
+            self._settle_related, group, items, keys, response_name, field_details_list, field_def, related
+        )
+        pending.append((related.load_all(self.context_value, keys), settle))
+        return True
+
+    def _settle_related(
+        self,
+        group: _Group,
+        items: list[_Item],
+        keys: list[Any],
+        response_name: str,
+        field_details_list: FieldDetailsList,
+        field_def: Any,
+        related: Related,
+        loaded: Any,
+        pending: list[_Pending],
+    ) -> None:
+        """Each object's value from what was loaded, completed by graphql-core; an error is each
+        object's own, located at its path, as when its resolver raises it."""
+        parent_type, return_type = group.parent_type, field_def.type
+        failed = loaded if isinstance(loaded, Exception) else None
+        values = iter(()) if failed is not None else iter(loaded)
+        info: GraphQLResolveInfo | None = None
+        for item, key in zip(items, keys, strict=True):
+            path = Path(item.path, response_name, parent_type.name)
+            if info is None:  # read by completion for the type and field names only
+                info = self.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, path)
+            try:
+                if failed is not None:
+                    raise failed
+                value = None if key is None else related.convert(item.source, next(values))
+                completed = self._complete_plainly(return_type, field_details_list, info, path, value)
+                if completed is SLOW:
+                    completed = self.complete_value(return_type, field_details_list, info, path, value, None)
+            except Exception as raw_error:
+                self._field_failed(item, raw_error, return_type, field_details_list, path)
+                continue
+            if self.is_awaitable(completed):
+                settle = partial(self._settle_field, item, response_name)
+                pending.append((self._completed(completed, return_type, field_details_list, path), settle))
+            else:
+                item.out[response_name] = completed
+
+    def _complete_plainly(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        value: Any,
+    ) -> Any:
+        """`complete_value` for the usual values of a relation, with nothing to check on the way:
+        an object (or null where null is allowed) or a list of them, each of its type. Anything
+        else, SLOW, before anything was done: `complete_value` then takes it, and says what is wrong."""
+        non_null = isinstance(return_type, GraphQLNonNull)
+        of_type = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+        if value is None:
+            return SLOW if non_null else None
+        if isinstance(of_type, GraphQLObjectType):
+            if of_type.is_type_of is not None and of_type.is_type_of(value, info) is not True:
+                return SLOW
+            return self._enlist(of_type, field_details_list, info, path, value)
+        if not (isinstance(of_type, GraphQLList) and type(value) is list):
+            return SLOW
+        item_type = of_type.of_type
+        items_non_null = isinstance(item_type, GraphQLNonNull)
+        object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if not isinstance(object_type, GraphQLObjectType):
+            return SLOW
+        is_type_of = object_type.is_type_of
+        for element in value:
+            if element is None:
+                if items_non_null:
+                    return SLOW
+            elif is_type_of is not None and is_type_of(element, info) is not True:
+                return SLOW
+        enlist, add_key = self._enlist, path.add_key
+        return [
+            None if element is None else enlist(object_type, field_details_list, info, add_key(index, None), element)
+            for index, element in enumerate(value)
+        ]
+
+    def _field_failed(
+        self, item: _Item, raw_error: Exception, return_type: Any, field_details_list: FieldDetailsList, path: Path
+    ) -> None:
+        try:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)  # null, error recorded
+        except Exception as located:  # a non-null field: it goes up
+            self._propagate(item, located)
+
+    async def _completed(
+        self, completed: Awaitable[Any], return_type: Any, field_details_list: FieldDetailsList, path: Path
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+
+    # ------------------------------------------------------------------ errors
+
+    def _propagate(self, item: _Item, error: Exception) -> None:
+        """A non-null field of `item` failed: null the nearest nullable position above it and
+        record the error there, as graphql-core does when the error unwinds to that position."""
+        if not isinstance(error, GraphQLError):
+            error = located_error(error, None, None)
+        at = self._nullable_position(item)
+        if at is None:
+            self._data = None
+            self.collected_errors.add(error, None)
+            return
+        self.collected_errors.add(error, at)
+        self._set_null(at)
+
+    def _nullable_position(self, item: _Item) -> Path | None:
+        """The path of the innermost nullable position holding `item`, or None for the root."""
+        current: _Item | None = item
+        while current is not None and current.path is not None:
+            # the positions between the object and its parent: the field, then an item per list
+            nullable: list[bool] = []
+            field_type: GraphQLOutputType = current.group.field_type
+            while True:
+                if isinstance(field_type, GraphQLNonNull):
+                    nullable.append(False)
+                    field_type = field_type.of_type
+                else:
+                    nullable.append(True)
+                if not isinstance(field_type, GraphQLList):
+                    break
+                field_type = field_type.of_type
+            path: Path | None = current.path
+            for is_nullable in reversed(nullable):  # innermost first
+                assert path is not None
+                if is_nullable:
+                    return path
+                path = path.prev
+            current = self._owners.get(id(path)) if path is not None else None
+        return None
+
+    def _set_null(self, path: Path) -> None:
+        keys = path.as_list()
+        container: Any = self._data
+        for key in keys[:-1]:
+            if container is None:
+                return  # already nulled further up
+            container = container[key]
+        if container is not None:
+            container[keys[-1]] = None
