@@ -58,31 +58,25 @@ MAX_REMEMBERED = 1024
 
 
 class _Group:
-    """The objects of one type that one field's selection reaches, executed together."""
+    """The objects of one type that one field's selection reaches, executed together: for each,
+    its value, the dict that answers for it and its path, in three lists (no object per object:
+    the collector walks every object alive, and a page has about a thousand)."""
 
-    __slots__ = ("field_type", "grouped", "items", "parent_type")
+    __slots__ = ("field_type", "grouped", "outs", "parent_type", "paths", "sources")
 
     def __init__(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet, field_type: Any) -> None:
         self.parent_type = parent_type
         self.grouped = grouped
         self.field_type = field_type  # the type of the field they came from, wrappers and all
-        self.items: list[_Item] = []
+        self.sources: list[Any] = []
+        self.outs: list[dict[str, Any]] = []
+        self.paths: list[Any] = []  # Path, or None for the root
 
 
-class _Item:
-    """One object of a group: its value, the dict that answers for it, and where it is."""
-
-    __slots__ = ("group", "out", "path", "source")
-
-    def __init__(self, source: Any, out: dict[str, Any], path: Path | None, group: _Group) -> None:
-        self.source = source
-        self.out = out
-        self.path = path
-        self.group = group
-
-
-# something awaited, and what to do with its result (or the exception it raised) afterwards
+# something awaited, and what to do with its result (or the exception it raised) once it is there
 _Pending = tuple[Awaitable[Any], Callable[[Any, list[Any]], None]]
+# how a group answers one field: by reading it, by a loader for the whole group, or through graphql-core
+_READ, _TYPENAME, _RELATED, _EXECUTE = range(4)
 
 
 class BatchedQueries(FastLeafFields):
@@ -105,10 +99,13 @@ class BatchedQueries(FastLeafFields):
         if collected is None:  # graphql-core says why
             return super().execute_operation(serially)
         self._data: dict[str, Any] | None = {}
-        self._owners: dict[int, _Item] = {}
+        self._all_groups: list[_Group] = []
+        self._owners: dict[int, _Group] | None = None  # made at the first error
         self._relations: dict[tuple[GraphQLObjectType, str], Related | None] = {}
         root_group = _Group(root_type, collected[0], None)
-        root_group.items.append(_Item(self.root_value, self._data, None, root_group))
+        root_group.sources.append(self.root_value)
+        root_group.outs.append(self._data)
+        root_group.paths.append(None)
         self._groups = {(root_type, 0): root_group}
         pending = self._run_ready()
         if pending:
@@ -195,10 +192,11 @@ class BatchedQueries(FastLeafFields):
         if group is None:
             grouped = self.collect_subfields(return_type, field_details_list)[0]
             group = groups[key] = _Group(return_type, grouped, info.return_type)
+            self._all_groups.append(group)
         out: dict[str, Any] = {}
-        item = _Item(result, out, path, group)
-        group.items.append(item)
-        self._owners[id(path)] = item
+        group.sources.append(result)
+        group.outs.append(out)
+        group.paths.append(path)
         return out
 
     def _run_ready(self) -> list[_Pending]:
@@ -212,72 +210,100 @@ class BatchedQueries(FastLeafFields):
         return pending
 
     def _run_group(self, group: _Group, pending: list[_Pending]) -> None:
-        parent_type, items = group.parent_type, group.items
-        collected_errors = self.collected_errors
-        if collected_errors.errors:  # nothing more for objects an error has nulled
-            items = [i for i in items if not collected_errors.has_nulled_position(i.path)]
-        readers = self._readers.get(parent_type) or self._readers.setdefault(parent_type, {})
+        """The group's fields, object by object as graphql-core goes (so that of two non-null
+        errors the same one nulls their position); a relation's values come later, loaded once."""
+        parent_type = group.parent_type
         type_name = parent_type.name
+        plans = self._plans(group, pending)
+        collected_errors = self.collected_errors
         is_awaitable = self.is_awaitable
         execute_field = self.execute_field
+        for source, out, path in zip(group.sources, group.outs, group.paths, strict=True):
+            if collected_errors.errors and collected_errors.has_nulled_position(path):
+                continue  # nothing more for an object an error has nulled
+            for response_name, kind, reader, field_details_list in plans:
+                if kind is _READ:
+                    value = reader(source, parent_type)
+                    if value is not SLOW:
+                        out[response_name] = value
+                        continue
+                elif kind is _TYPENAME:
+                    out[response_name] = type_name
+                    continue
+                elif kind is _RELATED:
+                    out[response_name] = None  # its place, in the order of the selection
+                    continue
+                field_path = Path(path, response_name, type_name)
+                try:
+                    result = execute_field(parent_type, source, field_details_list, field_path, None)
+                except Exception as error:  # a non-null field's error, already located
+                    out[response_name] = None
+                    self._propagate(group, path, error)
+                    continue
+                if is_awaitable(result):
+                    out[response_name] = None  # its place, in the order of the selection
+                    pending.append((result, partial(self._settle_field, group, path, out, response_name)))
+                else:
+                    out[response_name] = result
+
+    def _plans(self, group: _Group, pending: list[_Pending]) -> list[tuple[str, int, Any, FieldDetailsList]]:
+        """How the group answers each field of its selection; a relation's load starts here."""
+        parent_type = group.parent_type
+        readers = self._readers.get(parent_type) or self._readers.setdefault(parent_type, {})
+        plans: list[tuple[str, int, Any, FieldDetailsList]] = []
         for response_name, field_details_list in group.grouped.items():
             name = field_details_list[0].node.name.value
             if name == "__typename":
-                for item in items:
-                    item.out[response_name] = type_name
+                plans.append((response_name, _TYPENAME, None, field_details_list))
                 continue
             reader = readers[name] if name in readers else self._decide(parent_type, readers, name)
-            if reader is None:
-                field_def = self.schema.get_field(parent_type, name)
-                if field_def is None:
-                    continue  # graphql-core leaves it out as well
-                related = self._related(parent_type, name, field_def)
-                if (
-                    related is not None
-                    and not field_details_list[0].node.arguments
-                    and self._load_related(group, items, response_name, field_details_list, field_def, related, pending)
-                ):
-                    continue
-            for item in items:
-                if reader is not None:
-                    value = reader(item.source, parent_type)
-                    if value is not SLOW:
-                        item.out[response_name] = value
-                        continue
-                path = Path(item.path, response_name, type_name)
-                try:
-                    result = execute_field(parent_type, item.source, field_details_list, path, None)
-                except Exception as error:  # a non-null field's error, already located
-                    item.out[response_name] = None
-                    self._propagate(item, error)
-                    continue
-                if is_awaitable(result):
-                    item.out[response_name] = None  # its place, in the order of the selection
-                    pending.append((result, partial(self._settle_field, item, response_name)))
-                else:
-                    item.out[response_name] = result
+            if reader is not None:
+                plans.append((response_name, _READ, reader, field_details_list))
+                continue
+            field_def = self.schema.get_field(parent_type, name)
+            if field_def is None:
+                continue  # graphql-core leaves it out as well
+            related = self._related(parent_type, name, field_def)
+            if (
+                related is not None
+                and not field_details_list[0].node.arguments
+                and self._load_related(group, response_name, field_details_list, field_def, related, pending)
+            ):
+                plans.append((response_name, _RELATED, None, field_details_list))
+            else:
+                plans.append((response_name, _EXECUTE, None, field_details_list))
+        return plans
 
-    def _settle_field(self, item: _Item, response_name: str, result: Any, _pending: list[_Pending]) -> None:
+    def _settle_field(
+        self, group: _Group, path: Path | None, out: dict[str, Any], response_name: str, result: Any, _: list[Any]
+    ) -> None:
         """A field graphql-core executed; an exception is a non-null field's, already located."""
         if isinstance(result, Exception):
-            self._propagate(item, result)
+            self._propagate(group, path, result)
         else:
-            item.out[response_name] = result
+            out[response_name] = result
 
     async def _run_pending(self, pending: list[_Pending]) -> ExecutionResult:
+        """Everything waited on, together; each settled as soon as it is there (a non-null error
+        nulls its position at once, so errors found later below it are dropped, as graphql-core
+        drops them), then the groups that made ready."""
         try:
             while pending:
-                results = await asyncio.gather(*(p[0] for p in pending), return_exceptions=True)
                 later: list[_Pending] = []
-                for (_, settle), result in zip(pending, results, strict=True):
-                    if isinstance(result, BaseException) and not isinstance(result, Exception):
-                        raise result
-                    settle(result, later)
+                await asyncio.gather(*(self._settled(awaitable, settle, later) for awaitable, settle in pending))
                 later.extend(self._run_ready())
                 pending = later
         finally:
             self._groups = None
         return self.finish(self.build_response(self._data))  # type: ignore[return-value]
+
+    @staticmethod
+    async def _settled(awaitable: Awaitable[Any], settle: Callable[[Any, list[Any]], None], later: list[Any]) -> None:
+        try:
+            result = await awaitable
+        except Exception as error:
+            result = error
+        settle(result, later)
 
     # ------------------------------------------------------------------ relations
 
@@ -297,7 +323,6 @@ class BatchedQueries(FastLeafFields):
     def _load_related(
         self,
         group: _Group,
-        items: list[_Item],
         response_name: str,
         field_details_list: FieldDetailsList,
         field_def: Any,
@@ -307,21 +332,16 @@ class BatchedQueries(FastLeafFields):
         """One load for the field of every object of the group; each value is made and completed
         when it is there (`_settle_related`)."""
         try:
-            keys = related.keys([item.source for item in items])
+            keys = related.keys(group.sources)
         except Exception:  # a parent without the key: each goes its own way, and fails there
             return False
-        for item in items:
-            item.out[response_name] = None  # its place, in the order of the selection
-        settle = partial(
-            self._settle_related, group, items, keys, response_name, field_details_list, field_def, related
-        )
+        settle = partial(self._settle_related, group, keys, response_name, field_details_list, field_def, related)
         pending.append((related.load_all(self.context_value, keys), settle))
         return True
 
     def _settle_related(
         self,
         group: _Group,
-        items: list[_Item],
         keys: list[Any],
         response_name: str,
         field_details_list: FieldDetailsList,
@@ -331,30 +351,34 @@ class BatchedQueries(FastLeafFields):
         pending: list[_Pending],
     ) -> None:
         """Each object's value from what was loaded, completed by graphql-core; an error is each
-        object's own, located at its path, as when its resolver raises it."""
+        object's own, located at its path, as when its resolver raises it. An object without a key
+        loaded nothing, so it is null even when the load failed."""
         parent_type, return_type = group.parent_type, field_def.type
         failed = loaded if isinstance(loaded, Exception) else None
         values = iter(()) if failed is not None else iter(loaded)
         info: GraphQLResolveInfo | None = None
-        for item, key in zip(items, keys, strict=True):
-            path = Path(item.path, response_name, parent_type.name)
+        for source, out, path, key in zip(group.sources, group.outs, group.paths, keys, strict=True):
+            field_path = Path(path, response_name, parent_type.name)
             if info is None:  # read by completion for the type and field names only
-                info = self.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, path)
+                info = self.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, field_path)
             try:
-                if failed is not None:
-                    raise failed
-                value = None if key is None else related.convert(item.source, next(values))
-                completed = self._complete_plainly(return_type, field_details_list, info, path, value)
+                if key is None:
+                    value = None
+                elif failed is not None:
+                    raise located_error(failed, to_nodes(field_details_list), field_path.as_list())
+                else:
+                    value = related.convert(source, next(values))
+                completed = self._complete_plainly(return_type, field_details_list, info, field_path, value)
                 if completed is SLOW:
-                    completed = self.complete_value(return_type, field_details_list, info, path, value, None)
+                    completed = self.complete_value(return_type, field_details_list, info, field_path, value, None)
             except Exception as raw_error:
-                self._field_failed(item, raw_error, return_type, field_details_list, path)
+                self._field_failed(group, path, raw_error, return_type, field_details_list, field_path)
                 continue
             if self.is_awaitable(completed):
-                settle = partial(self._settle_field, item, response_name)
-                pending.append((self._completed(completed, return_type, field_details_list, path), settle))
+                settle = partial(self._settle_field, group, path, out, response_name)
+                pending.append((self._completed(completed, return_type, field_details_list, field_path), settle))
             else:
-                item.out[response_name] = completed
+                out[response_name] = completed
 
     def _complete_plainly(
         self,
@@ -396,12 +420,18 @@ class BatchedQueries(FastLeafFields):
         ]
 
     def _field_failed(
-        self, item: _Item, raw_error: Exception, return_type: Any, field_details_list: FieldDetailsList, path: Path
+        self,
+        group: _Group,
+        path: Path | None,
+        raw_error: Exception,
+        return_type: Any,
+        field_details_list: FieldDetailsList,
+        field_path: Path,
     ) -> None:
         try:
-            self.handle_field_error(raw_error, return_type, field_details_list, path)  # null, error recorded
+            self.handle_field_error(raw_error, return_type, field_details_list, field_path)  # null, error recorded
         except Exception as located:  # a non-null field: it goes up
-            self._propagate(item, located)
+            self._propagate(group, path, located)
 
     async def _completed(
         self, completed: Awaitable[Any], return_type: Any, field_details_list: FieldDetailsList, path: Path
@@ -414,12 +444,12 @@ class BatchedQueries(FastLeafFields):
 
     # ------------------------------------------------------------------ errors
 
-    def _propagate(self, item: _Item, error: Exception) -> None:
-        """A non-null field of `item` failed: null the nearest nullable position above it and
-        record the error there, as graphql-core does when the error unwinds to that position."""
+    def _propagate(self, group: _Group, path: Path | None, error: Exception) -> None:
+        """A non-null field of the object at `path` failed: null the nearest nullable position
+        above it and record the error there, as graphql-core does when the error unwinds to it."""
         if not isinstance(error, GraphQLError):
             error = located_error(error, None, None)
-        at = self._nullable_position(item)
+        at = self._nullable_position(group, path)
         if at is None:
             self._data = None
             self.collected_errors.add(error, None)
@@ -427,13 +457,13 @@ class BatchedQueries(FastLeafFields):
         self.collected_errors.add(error, at)
         self._set_null(at)
 
-    def _nullable_position(self, item: _Item) -> Path | None:
-        """The path of the innermost nullable position holding `item`, or None for the root."""
-        current: _Item | None = item
-        while current is not None and current.path is not None:
+    def _nullable_position(self, group: _Group | None, path: Path | None) -> Path | None:
+        """The path of the innermost nullable position holding the object at `path` (of `group`),
+        or None for the root."""
+        while group is not None and path is not None:
             # the positions between the object and its parent: the field, then an item per list
             nullable: list[bool] = []
-            field_type: GraphQLOutputType = current.group.field_type
+            field_type: GraphQLOutputType = group.field_type
             while True:
                 if isinstance(field_type, GraphQLNonNull):
                     nullable.append(False)
@@ -443,14 +473,21 @@ class BatchedQueries(FastLeafFields):
                 if not isinstance(field_type, GraphQLList):
                     break
                 field_type = field_type.of_type
-            path: Path | None = current.path
             for is_nullable in reversed(nullable):  # innermost first
                 assert path is not None
                 if is_nullable:
                     return path
                 path = path.prev
-            current = self._owners.get(id(path)) if path is not None else None
+            group = self._owner(path) if path is not None else None
         return None
+
+    def _owner(self, path: Path) -> _Group | None:
+        """The group of the object at `path`; the index is made at the first error and again
+        when objects enlisted since are asked for."""
+        owners = self._owners
+        if owners is None or id(path) not in owners:
+            owners = self._owners = {id(p): g for g in self._all_groups for p in g.paths}
+        return owners.get(id(path))
 
     def _set_null(self, path: Path) -> None:
         keys = path.as_list()
