@@ -4,7 +4,10 @@ One page of the library reads about a thousand rows (50 entries, their videos, a
 600 highlights, chapters). Building a Tortoise model object per row cost more than the SQL itself
 (issue 4). A row here is a slotted dataclass holding only the columns the API reads, each converted
 exactly as Tortoise converts it when it builds a model (`Model._init_from_db`), so every attribute
-holds what the model's attribute would have held, on SQLite and PostgreSQL alike.
+holds what the model's attribute would have held, on SQLite and PostgreSQL alike, with one
+exception: ids (UUID columns, keys and foreign keys) are held as their text. Everything the API
+does with an id reads it as text (global ids, loader keys, cursors), and a `uuid.UUID` per id was
+~1,600 objects per library page for Python's collector to walk while the answer is made.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ Conversion = Callable[[Any], Any]
 
 @dataclass(frozen=True, slots=True)
 class ChannelRow:
-    id: UUID
+    id: str
     name: str
     url: str | None
     follower_count: int | None
@@ -36,7 +39,7 @@ class ChannelRow:
 
 @dataclass(frozen=True, slots=True)
 class VideoRow:
-    id: UUID
+    id: str
     youtube_id: str | None
     url: str
     title: str
@@ -48,12 +51,12 @@ class VideoRow:
     like_count: int | None
     tags: list[str]
     categories: list[str]
-    channel_id: UUID | None
+    channel_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class AnalysisRow:
-    id: UUID
+    id: str
     status: AnalysisStatus
     progress: float
     summary: str
@@ -67,13 +70,13 @@ class AnalysisRow:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    video_id: UUID
+    video_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class HighlightRow:
-    id: UUID
-    analysis_id: UUID
+    id: str
+    analysis_id: str
     start: float
     end: float
     title: str
@@ -83,7 +86,7 @@ class HighlightRow:
 
 @dataclass(frozen=True, slots=True)
 class ChapterRow:
-    analysis_id: UUID
+    analysis_id: str
     start: float
     end: float
     title: str
@@ -92,22 +95,22 @@ class ChapterRow:
 
 @dataclass(frozen=True, slots=True)
 class BookmarkRow:
-    id: UUID
+    id: str
     seconds: float | None
     note: str
     created_at: datetime
     updated_at: datetime
-    video_id: UUID
-    highlight_id: UUID | None
+    video_id: str
+    highlight_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class LibraryEntryRow:
-    id: UUID
+    id: str
     created_at: datetime
     last_viewed_at: datetime | None
-    video_id: UUID
-    analysis_id: UUID | None
+    video_id: str
+    analysis_id: str | None
 
 
 def _of_type(field_type: type) -> Conversion:
@@ -117,10 +120,15 @@ def _of_type(field_type: type) -> Conversion:
     return convert
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _conversions(model: type[Model]) -> dict[str, tuple[str, Conversion | None]]:
     """Field name -> (column, conversion), sorted the way `Model._init_from_db` sorts them for the
     database in use: values the driver already gives as Python types (no conversion), values made by
-    calling the field's type, and values the field converts itself (JSON, enums, UUIDs on SQLite...)."""
+    calling the field's type, and values the field converts itself (JSON, enums...); a UUID, which
+    the driver gives as its own UUID type or as text, becomes its text."""
     meta = model._meta
     found: dict[str, tuple[str, Conversion | None]] = {}
     for column, name, _ in meta.db_native_fields:
@@ -129,6 +137,9 @@ def _conversions(model: type[Model]) -> dict[str, tuple[str, Conversion | None]]
         found[name] = (column, _of_type(field.field_type))
     for column, name, field in meta.db_complex_fields:
         found[name] = (column, field.to_python_value)
+    for column, name, field in (*meta.db_native_fields, *meta.db_default_fields, *meta.db_complex_fields):
+        if field.field_type is UUID:
+            found[name] = (column, _text)
     return found
 
 
@@ -178,4 +189,7 @@ async def values_of(row_type: type[R], queryset: QuerySet[Any]) -> list[R]:
     """`row_type`'s fields of what a queryset finds, for queries with filters built by Tortoise;
     `.values()` converts each column as the model would."""
     names = [f.name for f in dataclasses.fields(row_type)]  # type: ignore[arg-type]
-    return [row_type(**found) for found in await queryset.values(*names)]
+    return [
+        row_type(**{k: str(v) if isinstance(v, UUID) else v for k, v in found.items()})
+        for found in await queryset.values(*names)
+    ]
