@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Protocol, TypeVar
-from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
@@ -30,7 +29,7 @@ from resolvers.rows import (
 
 class _Identified(Protocol):
     @property
-    def id(self) -> UUID: ...
+    def id(self) -> str: ...
 
 
 M = TypeVar("M")
@@ -114,13 +113,17 @@ class Loaders:
     def chapters_by_analysis_id(self) -> DataLoader[str, list[ChapterRow]]:
         return DataLoader(load_fn=_child_rows(ChapterRow, Chapter, "analysis_id"))
 
+    # the viewer's own rows: their functions hold the viewer's id, not the Loaders (a bound
+    # method would put the Loaders, and every row their loaders hold, in a reference cycle that
+    # only the collector's rare full passes free)
+
     @cached_property
     def library_entry_by_video_id(self) -> DataLoader[str, LibraryEntryRow | None]:
-        return DataLoader(load_fn=self._library_entries)
+        return DataLoader(load_fn=partial(_library_entries, self.viewer_id))
 
     @cached_property
     def bookmarks_by_video_id(self) -> DataLoader[str, list[BookmarkRow]]:
-        return DataLoader(load_fn=self._bookmarks)
+        return DataLoader(load_fn=partial(_bookmarks, self.viewer_id))
 
     @cached_property
     def citations_by_message_id(self) -> DataLoader[str, list[Any]]:
@@ -134,25 +137,27 @@ class Loaders:
     def last_message_by_conversation_id(self) -> DataLoader[str, Message | None]:
         return DataLoader(load_fn=load_last_messages)
 
-    async def _bookmarks(self, video_ids: Sequence[str]) -> list[list[BookmarkRow]]:
-        if self.viewer_id is None:
-            return [[] for _ in video_ids]
-        grouped: dict[str, list[BookmarkRow]] = defaultdict(list)
-        where = f'"user_id" = ? AND "video_id" IN ({placeholders(len(video_ids))})'
-        found = await select_rows(BookmarkRow, Bookmark, where, [self.viewer_id, *video_ids])
-        # the whole-video bookmark first, then moments in video order (same on every database)
-        for row in sorted(found, key=lambda b: (b.seconds is not None, b.seconds or 0.0, b.created_at)):
-            grouped[str(row.video_id)].append(row)
-        return [grouped.get(k, []) for k in video_ids]
 
-    async def _library_entries(self, video_ids: Sequence[str]) -> list[LibraryEntryRow | None]:
-        # the viewer's own entries only: what is not in their library does not exist for them
-        if self.viewer_id is None:
-            return [None] * len(video_ids)
-        where = f'"user_id" = ? AND "video_id" IN ({placeholders(len(video_ids))})'
-        found = await select_rows(LibraryEntryRow, LibraryEntry, where, [self.viewer_id, *video_ids])
-        by_video = {str(e.video_id): e for e in found}
-        return [by_video.get(k) for k in video_ids]
+async def _bookmarks(viewer_id: str | None, video_ids: Sequence[str]) -> list[list[BookmarkRow]]:
+    if viewer_id is None:
+        return [[] for _ in video_ids]
+    grouped: dict[str, list[BookmarkRow]] = defaultdict(list)
+    where = f'"user_id" = ? AND "video_id" IN ({placeholders(len(video_ids))})'
+    found = await select_rows(BookmarkRow, Bookmark, where, [viewer_id, *video_ids])
+    # the whole-video bookmark first, then moments in video order (same on every database)
+    for row in sorted(found, key=lambda b: (b.seconds is not None, b.seconds or 0.0, b.created_at)):
+        grouped[str(row.video_id)].append(row)
+    return [grouped.get(k, []) for k in video_ids]
+
+
+async def _library_entries(viewer_id: str | None, video_ids: Sequence[str]) -> list[LibraryEntryRow | None]:
+    # the viewer's own entries only: what is not in their library does not exist for them
+    if viewer_id is None:
+        return [None] * len(video_ids)
+    where = f'"user_id" = ? AND "video_id" IN ({placeholders(len(video_ids))})'
+    found = await select_rows(LibraryEntryRow, LibraryEntry, where, [viewer_id, *video_ids])
+    by_video = {str(e.video_id): e for e in found}
+    return [by_video.get(k) for k in video_ids]
 
 
 async def load_conversation_video_ids(conversation_ids: Sequence[str]) -> list[list[str]]:

@@ -30,10 +30,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import (
-    ExecutionResult,
     GraphQLError,
     GraphQLList,
     GraphQLNonNull,
@@ -55,6 +54,7 @@ from schema.related import Related, related_of
 _INCREMENTAL = frozenset({"defer", "stream"})
 _incremental_of: dict[int, tuple[OperationDefinitionNode, bool]] = {}
 MAX_REMEMBERED = 1024
+T = TypeVar("T")
 
 
 class _Group:
@@ -110,8 +110,8 @@ class BatchedQueries(FastLeafFields):
         pending = self._run_ready()
         if pending:
             return self._run_pending(pending)
-        self._groups = None
-        return self.finish(self.build_response(self._data))
+        self._done()
+        return self._let_go(self.finish(self.build_response(self._data)))
 
     def _batchable(self, serially: bool | None) -> bool:
         return (
@@ -283,7 +283,7 @@ class BatchedQueries(FastLeafFields):
         else:
             out[response_name] = result
 
-    async def _run_pending(self, pending: list[_Pending]) -> ExecutionResult:
+    async def _run_pending(self, pending: list[_Pending]) -> Any:
         """Everything waited on, together; each settled as soon as it is there (a non-null error
         nulls its position at once, so errors found later below it are dropped, as graphql-core
         drops them), then the groups that made ready."""
@@ -294,8 +294,21 @@ class BatchedQueries(FastLeafFields):
                 later.extend(self._run_ready())
                 pending = later
         finally:
-            self._groups = None
-        return self.finish(self.build_response(self._data))  # type: ignore[return-value]
+            self._done()
+        return self._let_go(self.finish(self.build_response(self._data)))
+
+    def _done(self) -> None:
+        """Let go of the groups, which hold every object of the answer."""
+        self._groups = None
+        self._all_groups = []
+        self._owners = None
+
+    def _let_go(self, result: T) -> T:
+        """Break graphql-core's cycle (the executor holds helpers made of its own bound methods):
+        in a cycle, the executor and all it holds wait for the collector instead of going when
+        the request ends. Nothing asks an executor for resolve infos once its answer is made."""
+        self.async_helpers = None  # type: ignore[assignment]
+        return result
 
     @staticmethod
     async def _settled(awaitable: Awaitable[Any], settle: Callable[[Any, list[Any]], None], later: list[Any]) -> None:
