@@ -17,14 +17,20 @@ non-null or not, never a list. A Relay `id` is plain too when its object keeps S
 from __future__ import annotations
 
 import operator
+from binascii import b2a_base64
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLString,
     Undefined,
     is_leaf_type,
 )
@@ -156,7 +162,39 @@ def _attribute_reader(
             return SLOW
         return _coerced(coerce, value)
 
-    return read
+    exact = _ITS_OWN_OUTPUT.get(leaf)
+    if exact is None:
+        return read
+
+    def read_exact(source: Any, parent_type: GraphQLObjectType) -> Any:
+        """A built-in scalar whose value is of the one Python type it gives back unchanged (a str
+        for String and ID, a bool, a finite float, a 32-bit int); anything else as `read` does."""
+        try:
+            value = value_of(source)
+        except Exception:  # the normal way raises it again, located
+            return SLOW
+        cls = value.__class__
+        if cls is exact and (
+            cls is str or cls is bool or (cls is float and value - value == 0.0) or (cls is int and _is_int32(value))
+        ):
+            return value
+        return read(source, parent_type)
+
+    return read_exact
+
+
+# graphql-core's built-in scalars and the Python type each serializes to itself
+_ITS_OWN_OUTPUT: dict[GraphQLLeafType, type] = {
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLBoolean: bool,
+    GraphQLFloat: float,
+    GraphQLInt: int,
+}
+
+
+def _is_int32(value: int) -> bool:
+    return -(2**31) <= value < 2**31
 
 
 def _value_of(field: GraphQLField, strawberry_field: StrawberryField) -> Callable[[Any], Any]:
@@ -186,6 +224,8 @@ def _node_id_reader(leaf: GraphQLLeafType) -> Reader:
             node_id = getattr(source, attribute) if attribute is not None else None
         except Exception:  # the normal way raises it again, located
             return SLOW
+        if node_id.__class__ is str and leaf is GraphQLID:  # base64 text: the ID scalar keeps it as it is
+            return b2a_base64(f"{parent_type.name}:{node_id}".encode(), newline=False).decode("ascii")
         if node_id is None or not isinstance(node_id, str | int):
             return SLOW
         return _coerced(coerce, to_base64(parent_type.name, str(node_id)))
