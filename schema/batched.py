@@ -49,7 +49,7 @@ from graphql.pyutils import Path
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from schema.fast_fields import SLOW, FastLeafFields
-from schema.related import Related, related_of
+from schema.related import Related, load_distinct, related_of
 
 _INCREMENTAL = frozenset({"defer", "stream"})
 _incremental_of: dict[int, tuple[OperationDefinitionNode, bool]] = {}
@@ -102,6 +102,9 @@ class BatchedQueries(FastLeafFields):
         self._all_groups: list[_Group] = []
         self._owners: dict[int, _Group] | None = None  # made at the first error
         self._relations: dict[tuple[GraphQLObjectType, str], Related | None] = {}
+        # the keys each loader is asked for this round, and who waits for them
+        self._loads: dict[str, tuple[dict[Any, None], list[Callable[[Any, list[_Pending]], None]]]] = {}
+        self._known: dict[str, dict[Any, Any]] = {}  # what each loader has loaded, by key
         root_group = _Group(root_type, collected[0], None)
         root_group.sources.append(self.root_value)
         root_group.outs.append(self._data)
@@ -207,6 +210,7 @@ class BatchedQueries(FastLeafFields):
             groups, self._groups = self._groups, {}
             for group in groups.values():
                 self._run_group(group, pending)
+        self._start_loads(pending)
         return pending
 
     def _run_group(self, group: _Group, pending: list[_Pending]) -> None:
@@ -302,6 +306,7 @@ class BatchedQueries(FastLeafFields):
         self._groups = None
         self._all_groups = []
         self._owners = None
+        self._known = {}
 
     def _let_go(self, result: T) -> T:
         """Break graphql-core's cycle (the executor holds helpers made of its own bound methods):
@@ -348,9 +353,29 @@ class BatchedQueries(FastLeafFields):
             keys = related.keys(group.sources)
         except Exception:  # a parent without the key: each goes its own way, and fails there
             return False
+        known = self._known.get(related.loader, {})
+        waiting = self._loads.setdefault(related.loader, ({}, []))
+        waiting[0].update(dict.fromkeys(k for k in keys if k is not None and k not in known))
         settle = partial(self._settle_related, group, keys, response_name, field_details_list, field_def, related)
-        pending.append((related.load_all(self.context_value, keys), settle))
+        waiting[1].append(settle)
         return True
+
+    def _start_loads(self, pending: list[_Pending]) -> None:
+        """One call of each loader for the keys every group of the round asked it for and no
+        earlier round loaded (a loaded key is kept for the operation, as a DataLoader keeps it)."""
+        loads, self._loads = self._loads, {}
+        for loader, (keys, settles) in loads.items():
+            loading = load_distinct(self.context_value, loader, list(keys))
+            pending.append((loading, partial(self._loaded, loader, settles)))
+
+    def _loaded(
+        self, loader: str, settles: list[Callable[[Any, list[_Pending]], None]], loaded: Any, pending: list[_Pending]
+    ) -> None:
+        if not isinstance(loaded, Exception):
+            loaded = self._known.setdefault(loader, {}) | loaded
+            self._known[loader] = loaded
+        for settle in settles:
+            settle(loaded, pending)
 
     def _settle_related(
         self,
@@ -360,15 +385,15 @@ class BatchedQueries(FastLeafFields):
         field_details_list: FieldDetailsList,
         field_def: Any,
         related: Related,
-        loaded: Any,
+        loaded: dict[Any, Any] | Exception,
         pending: list[_Pending],
     ) -> None:
-        """Each object's value from what was loaded, completed by graphql-core; an error is each
+        """Each object's value from what was loaded (by key), completed by graphql-core; an error is each
         object's own, located at its path, as when its resolver raises it. An object without a key
         loaded nothing, so it is null even when the load failed."""
         parent_type, return_type = group.parent_type, field_def.type
         failed = loaded if isinstance(loaded, Exception) else None
-        values = iter(()) if failed is not None else iter(loaded)
+        by_key = loaded if not isinstance(loaded, Exception) else {}
         info: GraphQLResolveInfo | None = None
         for source, out, path, key in zip(group.sources, group.outs, group.paths, keys, strict=True):
             field_path = Path(path, response_name, parent_type.name)
@@ -380,7 +405,7 @@ class BatchedQueries(FastLeafFields):
                 elif failed is not None:
                     raise located_error(failed, to_nodes(field_details_list), field_path.as_list())
                 else:
-                    value = related.convert(source, next(values))
+                    value = related.convert(source, by_key[key])
                 completed = self._complete_plainly(return_type, field_details_list, info, field_path, value)
                 if completed is SLOW:
                     completed = self.complete_value(return_type, field_details_list, info, field_path, value, None)

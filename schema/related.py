@@ -4,8 +4,9 @@ Most fields between objects are the same three steps: a key read from the parent
 DataLoader of the operation that looks keys up (`video_by_id`), and the loaded row turned into the
 API's object (`Video.from_model`). A `Related` says those three things. Its `one` is the field's
 resolver for one parent, as graphql-core calls it; the batched executor (`schema/batched.py`) reads
-the same `Related` from the field's metadata and asks the loader for the keys of every parent of a
-group at once, then makes each parent's value with the same `convert`. The two cannot drift apart:
+the same `Related` from the field's metadata and asks the loader's batch function for the keys of
+every parent of a level at once (`load_distinct`), then makes each parent's value with the same
+`convert`. The two cannot drift apart:
 there is one declaration, and the per-parent resolver is nothing but `one`.
 
 A parent whose key is None has the value None (an entry with no analysis yet, a video with no
@@ -14,7 +15,7 @@ channel); `convert` is not called for it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +44,22 @@ class Related:
     def keys(self, parents: Sequence[Any]) -> list[Any]:
         return [getattr(parent, self.key) for parent in parents]
 
-    def load_all(self, context: Context, keys: Sequence[Any]) -> Awaitable[list[Any]]:
-        """What the loader has for every key that is not None, in order, in one batch."""
-        return getattr(context.loaders, self.loader).load_many([k for k in keys if k is not None])
+
+
+async def load_distinct(context: Context, loader: str, keys: Sequence[Any]) -> dict[Any, Any]:
+    """What the loader's batch function gives for each of `keys` (distinct, none None), by key.
+    The batch function is called directly: the batched executor already holds every key of a
+    level, and `load_many` would make a future, a task record and a callback per key only to
+    gather them again."""
+    if not keys:
+        return {}
+    loaded = list(await getattr(context.loaders, loader).load_fn(keys))
+    if len(loaded) != len(keys):
+        raise ValueError(f"{loader} gave {len(loaded)} values for {len(keys)} keys")
+    for value in loaded:  # a value that is an exception fails its key, as in a DataLoader
+        if isinstance(value, BaseException):
+            raise value
+    return dict(zip(keys, loaded, strict=True))
 
 
 def related_of(strawberry_field: Any) -> Related | None:

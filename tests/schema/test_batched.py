@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Annotated, Any
 
@@ -174,11 +174,11 @@ BATCHED = strawberry.Schema(query=Query, mutation=Mutation, execution_context_cl
 
 
 class _Loader(DataLoader[int, Any]):
-    """Keeps the keys of each batch, and counts `load_many` (how the batched executor asks for a group's keys)."""
+    """Keeps the keys of each batch, and counts the keys asked for one by one (`load`)."""
 
     def __init__(self, make: Callable[[int], Any], *, failing: bool = False) -> None:
         self.batches: list[list[int]] = []
-        self.many = 0
+        self.one_by_one = 0
 
         async def load(keys: list[int]) -> list[Any]:
             self.batches.append(keys)
@@ -188,9 +188,9 @@ class _Loader(DataLoader[int, Any]):
 
         super().__init__(load)
 
-    def load_many(self, keys: Iterable[int]) -> Awaitable[list[Any]]:
-        self.many += 1
-        return super().load_many(keys)
+    def load(self, key: int) -> Awaitable[Any]:
+        self.one_by_one += 1
+        return super().load(key)
 
 
 def _context(*, failing: bool = False) -> SimpleNamespace:
@@ -309,7 +309,7 @@ async def test_a_relation_loads_once_per_level_for_all_parents() -> None:
     assert errors == []
     assert len(owners.batches) == 1 and sorted(owners.batches[0]) == list(range(7))
     assert len(cities.batches) == 1 and sorted(cities.batches[0]) == [0, 1, 2]
-    assert owners.many == 1 and cities.many == 1  # the group's keys at once, not a load per parent
+    assert owners.one_by_one == 0 and cities.one_by_one == 0  # the level's keys at once, not a load per parent
     assert data["parents"][3] == {"id": 3, "owner": None}  # no owner id
     assert data["parents"][9] == {"id": 9, "owner": {"id": 2, "city": {"name": "city 2"}}}
     assert data["parents"][7]["owner"] == {"id": 0, "city": None}
@@ -344,7 +344,7 @@ async def test_a_mutation_answers_alike() -> None:
         "id": 1, "kind": "Parent", "leaves": [{"later": f"later {n}", "n": n} for n in (10, 11, 12)],
         "owner": {"name": "owner 1"},
     }
-    assert context.loaders.owners.many == 0
+    assert context.loaders.owners.one_by_one == 3  # each parent's own resolver (parent 3 has no owner id)
 
 
 async def test_fields_keep_the_order_of_the_selection_among_async_ones() -> None:
