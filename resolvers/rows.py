@@ -2,7 +2,8 @@
 
 One page of the library reads about a thousand rows (50 entries, their videos, analyses, channels,
 600 highlights, chapters). Building a Tortoise model object per row cost more than the SQL itself
-(issue 4). A row here is a slotted dataclass holding only the columns the API reads, each converted
+(issue 4). A row here is a slotted dataclass holding only the columns the API reads (not frozen:
+nothing writes to a row, and a frozen dataclass's `__init__` costs six times as much), each converted
 exactly as Tortoise converts it when it builds a model (`Model._init_from_db`), so every attribute
 holds what the model's attribute would have held, on SQLite and PostgreSQL alike, with one
 exception: ids (UUID columns, keys and foreign keys) are held as their text. Everything the API
@@ -29,7 +30,7 @@ R = TypeVar("R")
 Conversion = Callable[[Any], Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChannelRow:
     id: str
     name: str
@@ -37,7 +38,7 @@ class ChannelRow:
     follower_count: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VideoRow:
     id: str
     youtube_id: str | None
@@ -54,7 +55,7 @@ class VideoRow:
     channel_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AnalysisRow:
     id: str
     status: AnalysisStatus
@@ -73,7 +74,7 @@ class AnalysisRow:
     video_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HighlightRow:
     id: str
     analysis_id: str
@@ -84,7 +85,7 @@ class HighlightRow:
     agent_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChapterRow:
     analysis_id: str
     start: float
@@ -93,7 +94,7 @@ class ChapterRow:
     summary: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BookmarkRow:
     id: str
     seconds: float | None
@@ -104,7 +105,7 @@ class BookmarkRow:
     highlight_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LibraryEntryRow:
     id: str
     created_at: datetime
@@ -149,7 +150,16 @@ class _Plan:
     conversions: list[tuple[int, Conversion]]  # the positions whose values need converting
 
     @classmethod
-    def of(cls, row_type: type[Any], model: type[Model]) -> _Plan:
+    def of(cls, row_type: type[Any], model: type[Model], *, postgres: bool) -> _Plan:
+        """Made once per row type, model and database kind, then kept."""
+        key = (row_type, model, postgres)
+        plan = _plans.get(key)
+        if plan is None:
+            plan = _plans[key] = cls._made(row_type, model)
+        return plan
+
+    @classmethod
+    def _made(cls, row_type: type[Any], model: type[Model]) -> _Plan:
         conversions = _conversions(model)
         chosen = [conversions[f.name] for f in dataclasses.fields(row_type)]
         return cls(
@@ -164,6 +174,9 @@ class _Plan:
         return values
 
 
+_plans: dict[tuple[type[Any], type[Model], bool], _Plan] = {}
+
+
 def placeholders(count: int) -> str:
     """`?, ?, …`: the placeholders of an IN list of `count` bound values."""
     return ", ".join("?" * count)
@@ -174,11 +187,11 @@ async def select_rows(
 ) -> list[R]:
     """`row_type`'s columns of the rows of `model` that `where` keeps; `where` and `order_by` are
     SQL with `?` placeholders only, every value travels bound."""
-    plan = _Plan.of(row_type, model)
+    db = Dialect()
+    plan = _Plan.of(row_type, model, postgres=db.postgres)
     columns = ", ".join(f'"{column}"' for column in plan.columns)
     order = f" ORDER BY {order_by}" if order_by else ""
     sql = f'SELECT {columns} FROM "{model._meta.db_table}" WHERE {where}{order}'  # noqa: S608
-    db = Dialect()
     # the driver's records as they come (asyncpg's and sqlite3's both index by position):
     # `execute_query_dict` would copy each into a dict first, a large part of the cost
     _, records = await db.conn.execute_query(db.params(sql), list(values))

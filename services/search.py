@@ -62,22 +62,33 @@ def _query(text: str) -> SearchQuery:
     return query
 
 
+MAX_NUMBERED = 512
+_numbered: dict[str, str] = {}
+
+
 class Dialect:
     def __init__(self) -> None:
         self.conn = connections.get("default")
         self.postgres = self.conn.capabilities.dialect == "postgres"
 
     def params(self, sql: str) -> str:
+        """`?` placeholders as PostgreSQL's `$1, $2, ...`; the same few statements come again and
+        again (a loader's for each page size), so each is rewritten once."""
         if not self.postgres:
             return sql
-        count = 0
+        numbered = _numbered.get(sql)
+        if numbered is None:
+            count = 0
 
-        def number(_: re.Match[str]) -> str:
-            nonlocal count
-            count += 1
-            return f"${count}"
+            def number(_: re.Match[str]) -> str:
+                nonlocal count
+                count += 1
+                return f"${count}"
 
-        return re.sub(r"\?", number, sql)
+            if len(_numbered) >= MAX_NUMBERED:
+                _numbered.clear()
+            numbered = _numbered[sql] = re.sub(r"\?", number, sql)
+        return numbered
 
     async def rows(self, sql: str, values: list[Any]) -> list[dict[str, Any]]:
         return list(await self.conn.execute_query_dict(self.params(sql), values))
