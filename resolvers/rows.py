@@ -140,7 +140,7 @@ def _conversions(model: type[Model]) -> dict[str, tuple[str, Conversion | None]]
         found[name] = (column, field.to_python_value)
     for column, name, field in (*meta.db_native_fields, *meta.db_default_fields, *meta.db_complex_fields):
         if field.field_type is UUID:
-            found[name] = (column, _text)
+            found[name] = (column, _text if field.null else str)
     return found
 
 

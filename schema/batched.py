@@ -451,11 +451,34 @@ class BatchedQueries(FastLeafFields):
                     return SLOW
             elif is_type_of is not None and is_type_of(element, info) is not True:
                 return SLOW
+        if items_non_null or None not in value:  # the usual list: every element joins one group
+            return self._enlist_all(object_type, field_details_list, info, path, value)
         enlist, add_key = self._enlist, path.add_key
         return [
             None if element is None else enlist(object_type, field_details_list, info, add_key(index, None), element)
             for index, element in enumerate(value)
         ]
+
+    def _enlist_all(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        results: list[Any],
+    ) -> list[dict[str, Any]]:
+        """`_enlist` for every element of a list, at once."""
+        if not results:
+            return []
+        # the first as any object (it may be the one that makes the group), the rest appended
+        first = self._enlist(return_type, field_details_list, info, path.add_key(0, None), results[0])
+        group = self._groups[(return_type, id(field_details_list))]  # type: ignore[index]
+        rest: list[dict[str, Any]] = [{} for _ in range(len(results) - 1)]
+        group.sources.extend(results[1:])
+        group.outs.extend(rest)
+        add_key = path.add_key
+        group.paths.extend(add_key(index, None) for index in range(1, len(results)))
+        return [first, *rest]
 
     def _field_failed(
         self,
