@@ -31,6 +31,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from graphql import (
     GraphQLError,
@@ -54,6 +55,8 @@ from schema.related import Related, load_distinct, related_of
 _INCREMENTAL = frozenset({"defer", "stream"})
 _incremental_of: dict[int, tuple[OperationDefinitionNode, bool]] = {}
 MAX_REMEMBERED = 1024
+# each type's fields that are relations, decided once per process (weakly: per schema)
+_relations: WeakKeyDictionary[GraphQLObjectType, dict[str, Related | None]] = WeakKeyDictionary()
 T = TypeVar("T")
 
 
@@ -101,7 +104,6 @@ class BatchedQueries(FastLeafFields):
         self._data: dict[str, Any] | None = {}
         self._all_groups: list[_Group] = []
         self._owners: dict[int, _Group] | None = None  # made at the first error
-        self._relations: dict[tuple[GraphQLObjectType, str], Related | None] = {}
         # the keys each loader is asked for this round, and who waits for them
         self._loads: dict[str, tuple[dict[Any, None], list[Callable[[Any, list[_Pending]], None]]]] = {}
         self._known: dict[str, dict[Any, Any]] = {}  # what each loader has loaded, by key
@@ -328,14 +330,16 @@ class BatchedQueries(FastLeafFields):
     def _related(self, parent_type: GraphQLObjectType, name: str, field_def: Any) -> Related | None:
         """The field's `Related`, when the loader may answer for a whole group: it has no arguments
         and no Strawberry extensions (permissions are extensions) that its resolver would run."""
-        key = (parent_type, name)
-        if key in self._relations:
-            return self._relations[key]
+        known = _relations.get(parent_type)
+        if known is None:
+            known = _relations[parent_type] = {}
+        if name in known:
+            return known[name]
         strawberry_field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
         related = None
         if strawberry_field is not None and not field_def.args and not strawberry_field.extensions:
             related = related_of(strawberry_field)
-        self._relations[key] = related
+        known[name] = related
         return related
 
     def _load_related(

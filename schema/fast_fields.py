@@ -20,6 +20,7 @@ import operator
 from binascii import b2a_base64
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from graphql import (
     GraphQLBoolean,
@@ -57,7 +58,8 @@ class FastLeafFields(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         middleware = self.middleware_manager
         self._fast = middleware is None or not middleware.middlewares
-        self._readers: dict[GraphQLObjectType, dict[str, Reader | None]] = {}
+        # how each field of each type is read: decided once per process, not per operation
+        self._readers = _readers_for(self.is_awaitable)
 
     def execute_fields(
         self,
@@ -97,6 +99,18 @@ class FastLeafFields(StrawberryGraphQLCoreExecutionContext):
         field = parent_type.fields.get(name)
         reader = readers[name] = plain_leaf_reader(field, self.is_awaitable) if field else None
         return reader
+
+
+# per predicate for awaitables (the same one for every executor of a schema), per object type
+# (weakly: a schema built and dropped, as tests do, takes its readers with it)
+_shared_readers: dict[Callable[[Any], bool], WeakKeyDictionary[GraphQLObjectType, dict[str, Reader | None]]] = {}
+
+
+def _readers_for(is_awaitable: Callable[[Any], bool]) -> WeakKeyDictionary[GraphQLObjectType, dict[str, Reader | None]]:
+    readers = _shared_readers.get(is_awaitable)
+    if readers is None:
+        readers = _shared_readers[is_awaitable] = WeakKeyDictionary()
+    return readers
 
 
 def _merged(grouped_field_set: GroupedFieldSet, plain: dict[str, Any], executed: dict[str, Any]) -> dict[str, Any]:
