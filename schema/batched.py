@@ -42,6 +42,7 @@ from graphql import (
     GraphQLResolveInfo,
     OperationDefinitionNode,
     OperationType,
+    Undefined,
     located_error,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet, collect_fields
@@ -49,7 +50,7 @@ from graphql.execution.executor import invalid_return_type_error, to_nodes
 from graphql.pyutils import Path
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-from schema.fast_fields import SLOW, FastLeafFields
+from schema.fast_fields import SLOW, FastLeafFields, is_basic_field, value_of_field
 from schema.related import Related, load_distinct, related_of
 
 _INCREMENTAL = frozenset({"defer", "stream"})
@@ -78,8 +79,9 @@ class _Group:
 
 # something awaited, and what to do with its result (or the exception it raised) once it is there
 _Pending = tuple[Awaitable[Any], Callable[[Any, list[Any]], None]]
-# how a group answers one field: by reading it, by a loader for the whole group, or through graphql-core
-_READ, _TYPENAME, _RELATED, _EXECUTE = range(4)
+# how a group answers one field: by reading it (a leaf, or an object or list of objects held as an
+# attribute), by a loader for the whole group, or through graphql-core
+_READ, _TYPENAME, _RELATED, _ATTRIBUTE, _EXECUTE = range(5)
 
 
 class BatchedQueries(FastLeafFields):
@@ -240,6 +242,14 @@ class BatchedQueries(FastLeafFields):
                     out[response_name] = None  # its place, in the order of the selection
                     continue
                 field_path = Path(path, response_name, type_name)
+                if kind is _ATTRIBUTE:
+                    try:
+                        value = reader(source, field_path)
+                    except Exception:  # graphql-core's way says where and why
+                        value = SLOW
+                    if value is not SLOW:
+                        out[response_name] = value
+                        continue
                 try:
                     result = execute_field(parent_type, source, field_details_list, field_path, None)
                 except Exception as error:  # a non-null field's error, already located
@@ -276,9 +286,33 @@ class BatchedQueries(FastLeafFields):
                 and self._load_related(group, response_name, field_details_list, field_def, related, pending)
             ):
                 plans.append((response_name, _RELATED, None, field_details_list))
+            elif is_basic_field(field_def) and not field_def.args and not field_details_list[0].node.arguments:
+                read = value_of_field(field_def)
+                attribute = partial(self._attribute, parent_type, field_def, field_details_list, read, [])
+                plans.append((response_name, _ATTRIBUTE, attribute, field_details_list))
             else:
                 plans.append((response_name, _EXECUTE, None, field_details_list))
         return plans
+
+    def _attribute(
+        self,
+        parent_type: GraphQLObjectType,
+        field_def: Any,
+        field_details_list: FieldDetailsList,
+        value_of: Callable[[Any], Any],
+        infos: list[GraphQLResolveInfo],
+        source: Any,
+        field_path: Path,
+    ) -> Any:
+        """An object or a list of objects that Strawberry reads from the parent as it is (an edge's
+        node, a connection's edges), completed here when it is usual, else SLOW. One resolve info
+        serves the group: completion reads only its type and field names."""
+        value = value_of(source)
+        if value is Undefined or isinstance(value, Exception) or self.is_awaitable(value):
+            return SLOW
+        if not infos:
+            infos.append(self.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, field_path))
+        return self._complete_plainly(field_def.type, field_details_list, infos[0], field_path, value)
 
     def _settle_field(
         self, group: _Group, path: Path | None, out: dict[str, Any], response_name: str, result: Any, _: list[Any]

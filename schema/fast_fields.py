@@ -211,6 +211,18 @@ def _is_int32(value: int) -> bool:
     return -(2**31) <= value < 2**31
 
 
+def is_basic_field(field: GraphQLField) -> bool:
+    """A field Strawberry resolves by reading the parent's attribute, with no resolver of ours and
+    no extensions, whatever its type."""
+    strawberry_field = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return strawberry_field is not None and not strawberry_field.extensions and _is_basic(field)
+
+
+def value_of_field(field: GraphQLField) -> Callable[[Any], Any]:
+    """How a basic field's value is read from its parent (see `is_basic_field`)."""
+    return _value_of(field, field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF])
+
+
 def _value_of(field: GraphQLField, strawberry_field: StrawberryField) -> Callable[[Any], Any]:
     """The field's value from its parent: what Strawberry's `_get_basic_result` comes down to,
     `default_resolver(source, python_name)`, called at once (an attrgetter for the default

@@ -152,10 +152,33 @@ def _parents(count: int, grumpy: int | None = None) -> list[Parent]:
 
 
 @strawberry.type
+class Shelf:
+    """Objects held as plain attributes (no resolver), some of them wrong for their type."""
+
+    first: Leaf
+    maybe: Leaf | None
+    row: list[Leaf]
+    holes: list[Leaf | None]
+    absent: Leaf  # holds None
+    stranger: Leaf  # holds a Cat
+
+
+def _shelf() -> Shelf:
+    return Shelf(
+        first=Leaf(n=1, label="a"), maybe=None, row=_leaves(3), holes=[Leaf(n=7, label=None), None],
+        absent=None, stranger=Cat(name="Tom", lives=9),  # type: ignore[arg-type]
+    )
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     def parents(self, count: int = 4, grumpy: int | None = None) -> list[Parent]:
         return _parents(count, grumpy)
+
+    @strawberry.field
+    def shelves(self) -> list[Shelf | None]:
+        return [_shelf(), _shelf()]
 
     @strawberry.field
     async def must(self) -> int:
@@ -357,3 +380,19 @@ async def test_fields_keep_the_order_of_the_selection_among_async_ones() -> None
     assert errors == []
     assert [list(parent) for parent in data["parents"]] == [order] * 3
     assert list(data["parents"][0]["leaves"][0]) == ["n", "later", "label"]
+
+
+@pytest.mark.parametrize(
+    "selection",
+    ["first { n } maybe { n } row { n later } holes { n label }", "first { n } absent { n }", "stranger { n }"],
+)
+async def test_objects_held_as_plain_attributes_answer_alike(selection: str) -> None:
+    """Objects read from the parent as they are (an edge's node): the same values, and the same errors for a null
+    in a non-null field or an object of the wrong type, which null the shelf."""
+    data, errors, _ = await _same(f"{{ shelves {{ {selection} }} }}")
+    if "absent" in selection or "stranger" in selection:
+        assert data == {"shelves": [None, None]} and len(errors) == 2
+    else:
+        assert errors == []
+        assert data["shelves"][0]["row"][2] == {"n": 32, "later": "later 32"}
+        assert data["shelves"][1]["holes"] == [{"n": 7, "label": None}, None]
