@@ -121,32 +121,29 @@ def _of_type(field_type: type) -> Conversion:
     return convert
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _conversions(model: type[Model]) -> dict[str, tuple[str, Conversion | None]]:
-    """Field name -> (column, conversion), sorted the way `Model._init_from_db` sorts them for the
-    database in use: values the driver already gives as Python types (no conversion), values made by
-    calling the field's type, and values the field converts itself (JSON, enums...); a UUID, which
-    the driver gives as its own UUID type or as text, becomes its text."""
+def _conversions(model: type[Model], *, postgres: bool) -> dict[str, tuple[str, Conversion | None]]:
+    """Field name -> (column as selected, conversion), sorted the way `Model._init_from_db` sorts
+    them for the database in use: values the driver already gives as Python types (no conversion),
+    values made by calling the field's type, and values the field converts itself (JSON, enums...).
+    A UUID is selected as its text, which the database writes (PostgreSQL's `::text` is the
+    canonical lower-case form `str(uuid)` gives; SQLite stores that text): no conversion in Python."""
     meta = model._meta
     found: dict[str, tuple[str, Conversion | None]] = {}
     for column, name, _ in meta.db_native_fields:
-        found[name] = (column, None)
+        found[name] = (f'"{column}"', None)
     for column, name, field in meta.db_default_fields:
-        found[name] = (column, _of_type(field.field_type))
+        found[name] = (f'"{column}"', _of_type(field.field_type))
     for column, name, field in meta.db_complex_fields:
-        found[name] = (column, field.to_python_value)
+        found[name] = (f'"{column}"', field.to_python_value)
     for column, name, field in (*meta.db_native_fields, *meta.db_default_fields, *meta.db_complex_fields):
         if field.field_type is UUID:
-            found[name] = (column, _text if field.null else str)
+            found[name] = (f'"{column}"::text' if postgres else f'"{column}"', None)
     return found
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    columns: list[str]  # in the order of the row type's fields
+    columns: list[str]  # as selected, in the order of the row type's fields
     row_of: Callable[[Sequence[Any]], Any]  # a driver's record -> the row, values converted
 
     @classmethod
@@ -155,12 +152,12 @@ class _Plan:
         key = (row_type, model, postgres)
         plan = _plans.get(key)
         if plan is None:
-            plan = _plans[key] = cls._made(row_type, model)
+            plan = _plans[key] = cls._made(row_type, model, postgres=postgres)
         return plan
 
     @classmethod
-    def _made(cls, row_type: type[Any], model: type[Model]) -> _Plan:
-        conversions = _conversions(model)
+    def _made(cls, row_type: type[Any], model: type[Model], *, postgres: bool) -> _Plan:
+        conversions = _conversions(model, postgres=postgres)
         chosen = [conversions[f.name] for f in dataclasses.fields(row_type)]
         converting = {i: convert for i, (_, convert) in enumerate(chosen) if convert is not None}
         return cls(columns=[column for column, _ in chosen], row_of=_row_maker(row_type, len(chosen), converting))
@@ -191,7 +188,7 @@ async def select_rows(
     SQL with `?` placeholders only, every value travels bound."""
     db = Dialect()
     plan = _Plan.of(row_type, model, postgres=db.postgres)
-    columns = ", ".join(f'"{column}"' for column in plan.columns)
+    columns = ", ".join(plan.columns)
     order = f" ORDER BY {order_by}" if order_by else ""
     sql = f'SELECT {columns} FROM "{model._meta.db_table}" WHERE {where}{order}'  # noqa: S608
     # the driver's records as they come (asyncpg's and sqlite3's both index by position):
