@@ -109,6 +109,8 @@ _shared_readers: dict[Callable[[Any], bool], WeakKeyDictionary[GraphQLObjectType
 def _readers_for(is_awaitable: Callable[[Any], bool]) -> WeakKeyDictionary[GraphQLObjectType, dict[str, Reader | None]]:
     readers = _shared_readers.get(is_awaitable)
     if readers is None:
+        if len(_shared_readers) >= 8:  # a caller making a predicate per operation: keep none for long
+            _shared_readers.clear()
         readers = _shared_readers[is_awaitable] = WeakKeyDictionary()
     return readers
 
