@@ -24,7 +24,6 @@ from graphql import (
     located_error,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.execution.executor import invalid_return_type_error
 from graphql.pyutils import Path
 
 from schema.fast_fields import SLOW, FastLeafFields
@@ -35,12 +34,12 @@ class Group:
     its value, the dict that answers for it and its path, in three lists (no object per object:
     the collector walks every object alive, and a page has about a thousand)."""
 
-    __slots__ = ("field_type", "grouped", "outs", "parent_type", "paths", "sources")
+    __slots__ = ("field_name", "grouped", "outs", "parent_type", "paths", "sources")
 
-    def __init__(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet, field_type: Any) -> None:
+    def __init__(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet, field_name: str | None) -> None:
         self.parent_type = parent_type
         self.grouped = grouped
-        self.field_type = field_type  # the type of the field they came from, wrappers and all
+        self.field_name = field_name  # of the field they came from (None for the root)
         self.sources: list[Any] = []
         self.outs: list[dict[str, Any]] = []
         self.paths: list[Any] = []  # Path, or None for the root
@@ -58,47 +57,25 @@ class ObjectGroups(FastLeafFields):
     _all_groups: list[Group]
     _owners: dict[int, Group] | None
 
-    def complete_object_value(
+    def collect_and_execute_subfields(
         self,
         return_type: GraphQLObjectType,
         field_details_list: FieldDetailsList,
-        info: GraphQLResolveInfo,
         path: Path,
         result: Any,
         position_context: Any,
     ) -> Any:
-        """In a batched query, the object joins its group and is answered by an empty dict that its
-        group fills; `is_type_of` is checked first, as graphql-core does."""
+        """In a batched query, an object that graphql-core has completed this far (its type checked
+        by `complete_object_value`) joins its group and is answered by an empty dict that its group
+        fills, instead of having its fields executed here."""
         if self._groups is None:
-            return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
-        if return_type.is_type_of:
-            is_type_of = return_type.is_type_of(result, info)
-            if self.is_awaitable(is_type_of):
-                return self._enlist_when(is_type_of, return_type, field_details_list, info, path, result)
-            if not is_type_of:
-                raise invalid_return_type_error(return_type, result, field_details_list)
-        return self._enlist(return_type, field_details_list, info, path, result)
-
-    async def _enlist_when(
-        self,
-        is_type_of: Awaitable[bool],
-        return_type: GraphQLObjectType,
-        field_details_list: FieldDetailsList,
-        info: GraphQLResolveInfo,
-        path: Path,
-        result: Any,
-    ) -> dict[str, Any]:
-        if not await is_type_of:
-            raise invalid_return_type_error(return_type, result, field_details_list)
-        return self._enlist(return_type, field_details_list, info, path, result)
+            return super().collect_and_execute_subfields(
+                return_type, field_details_list, path, result, position_context
+            )
+        return self._enlist(return_type, field_details_list, path, result)
 
     def _enlist(
-        self,
-        return_type: GraphQLObjectType,
-        field_details_list: FieldDetailsList,
-        info: GraphQLResolveInfo,
-        path: Path,
-        result: Any,
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList, path: Path, result: Any
     ) -> dict[str, Any]:
         groups = self._groups
         assert groups is not None
@@ -106,7 +83,7 @@ class ObjectGroups(FastLeafFields):
         group = groups.get(key)
         if group is None:
             grouped = self.collect_subfields(return_type, field_details_list)[0]
-            group = groups[key] = Group(return_type, grouped, info.return_type)
+            group = groups[key] = Group(return_type, grouped, field_details_list[0].node.name.value)
             self._all_groups.append(group)
         out: dict[str, Any] = {}
         group.sources.append(result)
@@ -115,18 +92,13 @@ class ObjectGroups(FastLeafFields):
         return out
 
     def _enlist_all(
-        self,
-        return_type: GraphQLObjectType,
-        field_details_list: FieldDetailsList,
-        info: GraphQLResolveInfo,
-        path: Path,
-        results: list[Any],
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList, path: Path, results: list[Any]
     ) -> list[dict[str, Any]]:
         """`_enlist` for every element of a list, at once."""
         if not results:
             return []
         # the first as any object (it may be the one that makes the group), the rest appended
-        first = self._enlist(return_type, field_details_list, info, path.add_key(0, None), results[0])
+        first = self._enlist(return_type, field_details_list, path.add_key(0, None), results[0])
         group = self._groups[(return_type, id(field_details_list))]  # type: ignore[index]
         rest: list[dict[str, Any]] = [{} for _ in range(len(results) - 1)]
         group.sources.extend(results[1:])
@@ -153,7 +125,7 @@ class ObjectGroups(FastLeafFields):
         if isinstance(of_type, GraphQLObjectType):
             if of_type.is_type_of is not None and of_type.is_type_of(value, info) is not True:
                 return SLOW
-            return self._enlist(of_type, field_details_list, info, path, value)
+            return self._enlist(of_type, field_details_list, path, value)
         if not (isinstance(of_type, GraphQLList) and type(value) is list):
             return SLOW
         item_type = of_type.of_type
@@ -169,10 +141,10 @@ class ObjectGroups(FastLeafFields):
             elif is_type_of is not None and is_type_of(element, info) is not True:
                 return SLOW
         if items_non_null or None not in value:  # the usual list: every element joins one group
-            return self._enlist_all(object_type, field_details_list, info, path, value)
+            return self._enlist_all(object_type, field_details_list, path, value)
         enlist, add_key = self._enlist, path.add_key
         return [
-            None if element is None else enlist(object_type, field_details_list, info, add_key(index, None), element)
+            None if element is None else enlist(object_type, field_details_list, add_key(index, None), element)
             for index, element in enumerate(value)
         ]
 
@@ -218,7 +190,7 @@ class ObjectGroups(FastLeafFields):
         while group is not None and path is not None:
             # the positions between the object and its parent: the field, then an item per list
             nullable: list[bool] = []
-            field_type: GraphQLOutputType = group.field_type
+            field_type: GraphQLOutputType = self._field_type(group, path)
             while True:
                 if isinstance(field_type, GraphQLNonNull):
                     nullable.append(False)
@@ -235,6 +207,18 @@ class ObjectGroups(FastLeafFields):
                 path = path.prev
             group = self._owner(path) if path is not None else None
         return None
+
+    def _field_type(self, group: Group, path: Path) -> GraphQLOutputType:
+        """The type, wrappers and all, of the field the group's objects came from: the field named
+        `group.field_name` of the type the path names at the field's own position."""
+        at: Path | None = path
+        while at is not None and not isinstance(at.key, str):  # past the list positions
+            at = at.prev
+        assert at is not None and at.typename is not None and group.field_name is not None
+        parent_type = self.schema.get_type(at.typename)
+        field = self.schema.get_field(parent_type, group.field_name)  # type: ignore[arg-type]
+        assert field is not None
+        return field.type
 
     def _owner(self, path: Path) -> Group | None:
         """The group of the object at `path`; the index is made at the first error and again
