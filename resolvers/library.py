@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strawberry import relay
+from tortoise.queryset import QuerySet
 
 from models import Bookmark, InteractionKind, LibraryEntry, User
 from resolvers.ids import as_uuid
-from resolvers.pagination import Page, paginate, paginate_rows
+from resolvers.pagination import Page, page_query, paginate, paginate_rows
 from resolvers.rows import LibraryEntryRow
 from resolvers.users import require_viewer
 from services import library
@@ -39,6 +40,15 @@ def raw_id(gid: relay.GlobalID | None, type_name: str, field: str) -> str | None
     if key is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"No such {type_name.lower()}.", field=field)
     return str(key)
+
+
+def library_query(
+    info: Info, *, user_id: str, first: int, after: str | None, filters: library.LibraryFilter
+) -> QuerySet[LibraryEntry] | None:
+    """The statement of a library page, `first` + 1 entries newest first after the cursor; None
+    for anyone but the viewer (whose page is empty)."""
+    user = owned_by_viewer(info, user_id)
+    return page_query(library.library_of(user, filters), first=first, after=after) if user else None
 
 
 async def library_page(

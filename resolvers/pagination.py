@@ -49,7 +49,7 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     return values
 
 
-def _page_query(queryset: QuerySet[Row], *, first: int, after: str | None, key: str) -> QuerySet[Row]:
+def page_query(queryset: QuerySet[Row], *, first: int, after: str | None, key: str = "created_at") -> QuerySet[Row]:
     """Newest first by `key`, then by id: `first` rows after the cursor, and one more to tell
     whether there is a next page."""
     check_first(first)
@@ -82,7 +82,7 @@ async def paginate(
     key_of: Callable[[Row], Any] | None = None,
 ) -> Page[Row]:
     """Newest first by `key`, then by id: a page of `first` rows after the cursor."""
-    found = list(await _page_query(queryset, first=first, after=after, key=key))
+    found = list(await page_query(queryset, first=first, after=after, key=key))
     return _page(found, first=first, after=after, key_of=key_of or (lambda row: getattr(row, key)))
 
 
@@ -91,6 +91,6 @@ async def paginate_rows(
 ) -> Page[M]:
     """`paginate` with the page as `row_type` rows (resolvers/rows.py), not model objects: a long
     page of a list that is only read costs less so. `row_type` has the fields `key` and `id`."""
-    query = _page_query(queryset, first=first, after=after, key=key)
+    query = page_query(queryset, first=first, after=after, key=key)
     found = await values_of(row_type, query)
     return _page(found, first=first, after=after, key_of=lambda row: getattr(row, key))
