@@ -49,6 +49,7 @@ from graphql.pyutils import Path
 from schema.batched_relations import RelationLoads
 from schema.batched_state import Group, Pending
 from schema.fast_fields import SLOW, is_basic_field, value_of_field
+from schema.sql_json import Answered
 
 _INCREMENTAL = frozenset({"defer", "stream"})
 _incremental_of: dict[int, tuple[OperationDefinitionNode, bool]] = {}
@@ -94,6 +95,20 @@ class BatchedQueries(RelationLoads):
             return self._run_pending(pending)
         self._done()
         return self._let_go(self.finish(self.build_response(self._data)))
+
+    def complete_value(
+        self,
+        return_type: Any,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """A value answered whole by SQL (`schema/sql_json.py`) is the answer as it is."""
+        if type(result) is Answered:
+            return result.value
+        return super().complete_value(return_type, field_details_list, info, path, result, position_context)
 
     def _batchable(self, serially: bool | None) -> bool:
         return (

@@ -14,6 +14,7 @@ from models import Session as SessionModel
 from models import User as UserModel
 from resolvers import library as library_resolvers
 from resolvers import users as resolvers
+from schema import sql_json
 from schema.context import Info
 from schema.errors import UserError
 from schema.nodes import Connection, node_resolver
@@ -63,6 +64,11 @@ class User(relay.Node):
             added_after=f.added_after if f else None,
             added_before=f.added_before if f else None,
         )
+        if sql_json.enabled(info):
+            query = library_resolvers.library_query(info, user_id=self.id, first=first, after=after, filters=filters)
+            answered = await sql_json.connection(info, query, first=first, after=after) if query is not None else None
+            if answered is not None:
+                return answered  # type: ignore[return-value]
         page = await library_resolvers.library_page(info, user_id=self.id, first=first, after=after, filters=filters)
         return Connection.from_page(page, LibraryEntry.from_model)
 

@@ -39,6 +39,7 @@ class Settings:
     job_lease_seconds: float = 60.0
     max_video_seconds: float = 6 * 3600
     ws_compression: bool = False
+    sql_json: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +67,8 @@ class Settings:
             job_lease_seconds=float(env.get("JOB_LEASE_SECONDS", "60")),
             max_video_seconds=float(env.get("MAX_VIDEO_SECONDS", str(6 * 3600))),
             ws_compression=_bool(env.get("WS_COMPRESSION", "false")),
+            # a library page from one statement that builds its JSON (PostgreSQL; schema/sql_json.py)
+            sql_json=_bool(env.get("SQL_JSON", "true")),
         )
 
     def uvicorn_options(self) -> dict[str, Any]:
