@@ -10,7 +10,8 @@ and npm; it creates and drops its own database and stops every process it starts
 Steps: create and migrate a database (`python main.py migrate`); start vidgraph
 (`python main.py serve`), bench/handwritten.py (uvicorn) and bench/postgraphile/server.js (node);
 sign people up through vidgraph and give them libraries (asyncpg COPY); check the three answer the
-same data; load each with wrk at fixed concurrency in interleaved rounds; restart vidgraph with
+same data (and a second vidgraph with SQL_JSON=false, whose page the resolvers make); load each
+with wrk at fixed concurrency in interleaved rounds; restart vidgraph with
 LOG_LEVEL=DEBUG and count Tortoise's statements per request (grouped by X-Request-ID) at 10, 100
 and 1,000 entries; add three-hour transcripts to 1,000 videos and time `search` through vidgraph,
 with EXPLAIN ANALYZE of the statements search runs and of a proposed transcript statement.
@@ -400,6 +401,8 @@ async def check_answers(targets: Sequence[Target]) -> tuple[dict[str, Any], dict
     vg, hw = data_of(bodies["vidgraph"]), data_of(bodies["handwritten"])
     if vg != hw:
         raise RuntimeError("the hand-written endpoint does not answer what vidgraph answers")
+    if "vidgraph-resolvers" in bodies and bodies["vidgraph-resolvers"] != bodies["vidgraph"]:
+        raise RuntimeError("vidgraph answers differently with SQL_JSON=false")
     if normalised_vidgraph(bodies["vidgraph"]) != normalised_postgraphile(bodies["postgraphile"]):
         raise RuntimeError("PostGraphile does not answer the same data as vidgraph")
     edges = vg["viewer"]["library"]["edges"]
@@ -490,7 +493,7 @@ def wait_for_quiet(max_load: float, within: float) -> float:
 
 def load_rounds(targets: Sequence[Target], *, directory: Path, concurrency: int, rounds: int, seconds: int,
                 threads: int) -> tuple[dict[str, list[Round]], dict[str, Round]]:
-    """Warm each up, then interleave the rounds so drift on the machine hits all three alike; then one
+    """Warm each up, then interleave the rounds so drift on the machine hits all alike; then one
     round each with a single client, whose latency is the cost of one request."""
     scripts = {t.name: wrk_script(t, directory) for t in targets}
     for t in targets:
@@ -795,7 +798,7 @@ async def where_time_goes(url: str, email: str, answer: dict[str, Any]) -> dict[
             await Highlight.filter(analysis_id__in=analysis_ids).order_by("position")
             await Chapter.filter(analysis_id__in=analysis_ids).order_by("position")
 
-        parts["vidgraph before rows: its 8 statements through Tortoise, as model objects"] = await median_ms(orm)
+        parts["SQL_JSON=false, before rows: its 8 statements through Tortoise, as model objects"] = await median_ms(orm)
 
         async def rows() -> None:
             # what vidgraph asks for now: the session as models, the page and its loaders as rows
@@ -812,7 +815,7 @@ async def where_time_goes(url: str, email: str, answer: dict[str, Any]) -> dict[
             await loaders.highlights_by_analysis_id.load_many(analysis_ids)
             await loaders.chapters_by_analysis_id.load_many(analysis_ids)
 
-        parts["vidgraph: its 8 statements, the page and loaders as rows (resolvers/rows.py)"] = await median_ms(rows)
+        parts["SQL_JSON=false: its 8 statements as rows (resolvers/rows.py)"] = await median_ms(rows)
     finally:
         await database.close_database()
 
@@ -872,6 +875,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 with timed("start the hand-written endpoint and PostGraphile", timings):
                     handwritten = await start_handwritten(procs, url)
                     postgraphile = await start_postgraphile(procs, url)
+                    # the same vidgraph with the page left to the resolvers, for the gain of SQL_JSON
+                    resolvers = await start_vidgraph(procs, url, name="vidgraph-resolvers", SQL_JSON="false")
                 token, uid = tokens["library@bench.example"], library.user_ids["library@bench.example"]
                 targets = [
                     Target("vidgraph", f"http://127.0.0.1:{vidgraph.port}/graphql", "POST",
@@ -882,6 +887,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     Target("postgraphile", f"http://127.0.0.1:{postgraphile.port}/graphql", "POST",
                            {"Content-Type": "application/json"},
                            json.dumps({"query": POSTGRAPHILE_LIBRARY, "variables": {"uid": uid}})),
+                    Target("vidgraph-resolvers", f"http://127.0.0.1:{resolvers.port}/graphql", "POST",
+                           {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                           json.dumps({"query": LIBRARY})),
                 ]
                 report["correctness"], answer = await check_answers(targets)
                 # other benchmarks on a shared machine would be measured along with ours
@@ -894,8 +902,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                          "one_client": vars(alone[name])} for name, rs in results.items()}
                 rps = {name: m["rps"] for name, m in medians.items()}
                 report["ratios"] = {"vidgraph/handwritten": rps["vidgraph"] / rps["handwritten"],
-                                    "vidgraph/postgraphile": rps["vidgraph"] / rps["postgraphile"]}
-                for server in (vidgraph, handwritten, postgraphile):
+                                    "vidgraph/postgraphile": rps["vidgraph"] / rps["postgraphile"],
+                                    "vidgraph/vidgraph-resolvers": rps["vidgraph"] / rps["vidgraph-resolvers"]}
+                for server in (vidgraph, handwritten, postgraphile, resolvers):
                     procs.stop(server)
                 with timed("where the time goes", timings):
                     report["parts"] = await where_time_goes(url, "library@bench.example", answer)
@@ -945,7 +954,8 @@ def print_library_report(r: dict[str, Any]) -> None:
               f"{f'; {failed} failed' if failed else ''} | {one['rps']:.1f}, {one['p50_ms']:.1f} |")
     ratios = r["ratios"]
     print(f"\nvidgraph/handwritten = {ratios['vidgraph/handwritten']:.2f} (target >= 0.5); "
-          f"vidgraph/PostGraphile = {ratios['vidgraph/postgraphile']:.2f} (target >= 1)\n")
+          f"vidgraph/PostGraphile = {ratios['vidgraph/postgraphile']:.2f} (target >= 1); "
+          f"vidgraph/vidgraph-resolvers (SQL_JSON=false) = {ratios['vidgraph/vidgraph-resolvers']:.2f}\n")
     st = r["statements"]
     print("| library size | pages (first <= 100) | statements per page |")
     print("| ---: | ---: | --- |")
