@@ -231,3 +231,16 @@ async def test_another_person_gets_only_their_own(client, monkeypatch):
     from_sql, _, _ = await both_ways(client, monkeypatch, EVERYTHING, {"first": 100}, ada_token)
     edges = json.loads(from_sql)["data"]["viewer"]["library"]["edges"]
     assert len(edges) == 1 and edges[0]["node"]["bookmarked"] is False
+
+
+async def test_a_statement_that_fails_leaves_the_page_to_the_resolvers(client, monkeypatch, caplog):
+    token = await sign_up(client)
+    await sign_up(client, "bob@example.com")
+    ada, bob = await User.get(email="ada@example.com"), await User.get(email="bob@example.com")
+    await library(ada, bob)
+    # a value JSON cannot hold: the resolvers answer it with their error, located on the field
+    await Highlight.filter(position=1).update(start=float("nan"))
+    from_sql, from_resolvers, built = await both_ways(client, monkeypatch, EVERYTHING, {"first": 10}, token)
+    assert built == [False]
+    assert from_sql == from_resolvers and b'"errors"' in from_sql and b'"start"' in from_sql
+    assert "the statement for library failed" in caplog.text
