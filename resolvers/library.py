@@ -60,6 +60,12 @@ async def library_page(
     return await paginate_rows(library.library_of(user, filters), LibraryEntryRow, first=first, after=after)
 
 
+def bookmarks_query(info: Info, *, user_id: str, first: int, after: str | None) -> QuerySet[Bookmark] | None:
+    """The statement of a page of bookmarks, as `library_query`."""
+    user = owned_by_viewer(info, user_id)
+    return page_query(Bookmark.filter(user_id=user.id), first=first, after=after) if user else None
+
+
 async def bookmarks_page(info: Info, *, user_id: str, first: int, after: str | None) -> Page[Bookmark]:
     user = owned_by_viewer(info, user_id)
     if user is None:

@@ -7,6 +7,7 @@ of a request's time. When everything a connection's selection asks for has a SQL
 would run (the same Tortoise queryset, filters and cursor), and around it PostgreSQL's
 `json_build_object`/`json_agg` in the shape of the selection, keys in its order, aliases and
 fragments, `@skip`/`@include` included. The executor takes the value as it is (`Answered`).
+Used by `viewer.library` and `viewer.bookmarks`, the lists a frontend reads on every visit.
 
 The rules that keep it the same answer as the resolvers':
 - a field without a SQL form, a field argument, a directive other than `@skip`/`@include`, or an
@@ -280,14 +281,15 @@ def enabled(info: Info) -> bool:
     return bool(info.context.services.settings.sql_json) and Dialect().postgres
 
 
-async def connection(info: Info, page: QuerySet[Any], *, first: int, after: str | None) -> Answered | None:
+async def connection(info: Info, page: QuerySet[Any] | None, *, first: int, after: str | None) -> Answered | None:
     """The connection `info`'s selection asks for over the page `page` (newest first by
-    `created_at`, then id, `first` + 1 rows), from one statement; None when the resolvers answer."""
+    `created_at`, then id, `first` + 1 rows), from one statement; None when the resolvers answer
+    (and when there is no page to read: someone else's list)."""
     from services.search import Dialect
 
     raw = info._raw_info
     viewer_id = info.context.viewer_id
-    if viewer_id is None:
+    if viewer_id is None or page is None:
         return None
     sql, params = page_sql(page)
     compiler = Compiler(raw.schema, raw.fragments, raw.variable_values, viewer=f"${len(params) + 1}::uuid")

@@ -104,6 +104,7 @@ def bookmarked(video_id: str) -> str:
 
 
 _DURATION_CLOCK = clock('{t}."duration"')
+_SECONDS_CLOCK = clock('{t}."seconds"')
 
 TABLES: dict[str, dict[str, Field]] = {
     "LibraryEntry": {
@@ -113,6 +114,16 @@ TABLES: dict[str, dict[str, Field]] = {
         "bookmarked": Leaf(bookmarked('{t}."video_id"')),
         "video": One("Video", 'FROM "videos" {c} WHERE {c}."id" = {t}."video_id"'),
         "analysis": One("Analysis", 'FROM "analyses" {c} WHERE {c}."id" = {t}."analysis_id"'),
+    },
+    "Bookmark": {
+        "id": Leaf(global_id("Bookmark", '{t}."id"')),
+        "seconds": Leaf(number('{t}."seconds"')),
+        "timestamp": Leaf(f'CASE WHEN {{t}}."seconds" IS NULL THEN NULL ELSE {_SECONDS_CLOCK} END'),
+        "note": Leaf('{t}."note"'),
+        "createdAt": Leaf(iso('{t}."created_at"')),
+        "updatedAt": Leaf(iso('{t}."updated_at"')),
+        "video": One("Video", 'FROM "videos" {c} WHERE {c}."id" = {t}."video_id"'),
+        "highlight": One("Highlight", 'FROM "highlights" {c} WHERE {c}."id" = {t}."highlight_id"'),
     },
     "Video": {
         "id": Leaf(global_id("Video", '{t}."id"')),

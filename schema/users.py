@@ -66,8 +66,7 @@ class User(relay.Node):
         )
         if sql_json.enabled(info):
             query = library_resolvers.library_query(info, user_id=self.id, first=first, after=after, filters=filters)
-            answered = await sql_json.connection(info, query, first=first, after=after) if query is not None else None
-            if answered is not None:
+            if answered := await sql_json.connection(info, query, first=first, after=after):
                 return answered  # type: ignore[return-value]
         page = await library_resolvers.library_page(info, user_id=self.id, first=first, after=after, filters=filters)
         return Connection.from_page(page, LibraryEntry.from_model)
@@ -78,6 +77,10 @@ class User(relay.Node):
     ) -> Connection[Annotated[Bookmark, strawberry.lazy("schema.library")]]:
         from schema.library import Bookmark
 
+        if sql_json.enabled(info):
+            query = library_resolvers.bookmarks_query(info, user_id=self.id, first=first, after=after)
+            if answered := await sql_json.connection(info, query, first=first, after=after):
+                return answered  # type: ignore[return-value]
         page = await library_resolvers.bookmarks_page(info, user_id=self.id, first=first, after=after)
         return Connection.from_page(page, Bookmark.from_model)
 

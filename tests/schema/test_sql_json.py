@@ -244,3 +244,40 @@ async def test_a_statement_that_fails_leaves_the_page_to_the_resolvers(client, m
     assert built == [False]
     assert from_sql == from_resolvers and b'"errors"' in from_sql and b'"start"' in from_sql
     assert "the statement for library failed" in caplog.text
+
+
+BOOKMARKS = """
+query($first: Int!, $after: String) { viewer { bookmarks(first: $first, after: $after) {
+  pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  edges { cursor node { __typename id seconds timestamp note createdAt updatedAt
+    video { id title durationText channel { name } } highlight { id start title timestamp } } }
+} } }
+"""
+
+
+async def test_bookmarks_are_the_resolvers_answer_and_only_the_viewers(client, monkeypatch):
+    token = await sign_up(client)
+    bob_token = await sign_up(client, "bob@example.com")
+    ada, bob = await User.get(email="ada@example.com"), await User.get(email="bob@example.com")
+    made = await library(ada, bob)
+    videos = made["videos"]
+    point = await Highlight.filter(analysis__video_id=videos[0].id, position=4).first()
+    assert point is not None
+    await Bookmark.create(user=ada, video=videos[0], highlight=point, seconds=point.start,
+                          moment_key=f"h:{point.id}", note="the long one")
+    await Bookmark.create(user=ada, video=videos[2], seconds=3599.5, moment_key="t:3599500", note="")
+    import json
+
+    first_page, _, _ = await both_ways(client, monkeypatch, BOOKMARKS, {"first": 2}, token)
+    end_cursor = json.loads(first_page)["data"]["viewer"]["bookmarks"]["pageInfo"]["endCursor"]
+    for variables in ({"first": 2}, {"first": 2, "after": end_cursor}, {"first": 100}, {"first": 0}):
+        from_sql, from_resolvers, built = await both_ways(client, monkeypatch, BOOKMARKS, variables, token)
+        assert built == [True] and b'"errors"' not in from_sql, variables
+        assert from_sql == from_resolvers, variables
+    everything = json.loads((await both_ways(client, monkeypatch, BOOKMARKS, {"first": 100}, token))[0])
+    assert [e["node"]["note"] for e in everything["data"]["viewer"]["bookmarks"]["edges"]] == ["", "the long one", ""]
+    # the other person's list is theirs: the one bookmark they made, of the video both have
+    from_sql, from_resolvers, built = await both_ways(client, monkeypatch, BOOKMARKS, {"first": 100}, bob_token)
+    assert built == [True] and from_sql == from_resolvers
+    edges = json.loads(from_sql)["data"]["viewer"]["bookmarks"]["edges"]
+    assert [(e["node"]["seconds"], e["node"]["timestamp"]) for e in edges] == [(12.0, "00:12")]
