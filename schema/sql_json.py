@@ -268,7 +268,8 @@ _CURSOR = f"translate(encode(convert_to({_CURSOR_JSON}, 'UTF8'), 'base64'), E'+/
 
 
 def page_sql(queryset: QuerySet[Any]) -> tuple[str, list[Any]]:
-    """The statement and values Tortoise would run for `queryset`."""
+    """The statement and values Tortoise would run for `queryset`: what `QuerySet.sql()` does, with
+    the values kept (Tortoise internals; the tests on PostgreSQL run every page through here)."""
     queryset._choose_db_if_not_chosen()
     queryset._make_query()
     sql, params = queryset.query.get_parameterized_sql()
