@@ -22,7 +22,7 @@ Off on SQLite (the embedded default), and with `SQL_JSON=false`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -32,6 +32,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLField,
     GraphQLList,
     GraphQLObjectType,
     GraphQLSchema,
@@ -52,6 +53,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _INCLUDED_DIRECTIVES = frozenset({"skip", "include"})
 MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
+
+
+# how one field of a selection reads: its name, its definition, the nodes that ask for it -> SQL
+ValueOf = Callable[[str, GraphQLField, list[FieldNode]], str]
 
 
 class Answered:
@@ -144,25 +149,37 @@ class Compiler:
             return True
         return found is not None and is_abstract_type(found) and self.schema.is_sub_type(found, type_)  # type: ignore[arg-type]
 
-    # ------------------------------------------------------------ objects
-
-    def object(self, type_: GraphQLObjectType, nodes: list[FieldNode], alias: str) -> str:
-        """`json_build_object(...)` of the row `alias` as `type_` with the fields `nodes` ask for."""
-        table = TABLES.get(type_.name)
-        if table is None:
-            raise NotCompiled(f"no SQL for {type_.name}")
+    def _build(self, type_: GraphQLObjectType, nodes: list[FieldNode], value_of: ValueOf) -> str:
+        """`json_build_object(...)` of the fields `nodes` ask of `type_`, each valued by `value_of`
+        (which raises NotCompiled for a field it has no SQL for); `__typename` is the type's name,
+        and a field asked with arguments has no SQL form."""
         pairs = []
         for key, field_nodes in self.collect(type_, nodes).items():
             name = field_nodes[0].name.value
             if name == "__typename":
                 pairs.append((key, f"'{type_.name}'"))
                 continue
-            spec = table.get(name)
             field_def = type_.fields.get(name)
-            if spec is None or field_def is None or any(n.arguments for n in field_nodes):
+            if field_def is None or any(n.arguments for n in field_nodes):
                 raise NotCompiled(f"{type_.name}.{name}")
-            pairs.append((key, self._field(spec, field_def.type, field_nodes, alias)))
+            pairs.append((key, value_of(name, field_def, field_nodes)))
         return build_object(pairs)
+
+    # ------------------------------------------------------------ objects
+
+    def object(self, type_: GraphQLObjectType, nodes: list[FieldNode], alias: str) -> str:
+        """The row `alias` as `type_` with the fields `nodes` ask for."""
+        table = TABLES.get(type_.name)
+        if table is None:
+            raise NotCompiled(f"no SQL for {type_.name}")
+
+        def value_of(name: str, field_def: GraphQLField, field_nodes: list[FieldNode]) -> str:
+            spec = table.get(name)
+            if spec is None:
+                raise NotCompiled(f"{type_.name}.{name}")
+            return self._field(spec, field_def.type, field_nodes, alias)
+
+        return self._build(type_, nodes, value_of)
 
     def _field(self, spec: Leaf | One | Many | Same, field_type: Any, nodes: list[FieldNode], alias: str) -> str:
         if isinstance(spec, Leaf):
@@ -190,67 +207,50 @@ class Compiler:
     def connection(self, type_: GraphQLObjectType, nodes: list[FieldNode], *, first: int, after: bool) -> str:
         """A connection over the statement's "rows" (the page, numbered by `_n` in order, and
         one more row when there is a next page), in the shape of `schema/nodes.py`'s Connection."""
-        pairs = []
-        for key, field_nodes in self.collect(type_, nodes).items():
-            name = field_nodes[0].name.value
-            field_def = type_.fields.get(name)
-            if name == "__typename":
-                pairs.append((key, f"'{type_.name}'"))
-                continue
-            if field_def is None or any(n.arguments for n in field_nodes):
+        page = _PAGE.format(first=first)
+
+        def value_of(name: str, field_def: GraphQLField, field_nodes: list[FieldNode]) -> str:
+            target = _object_type(field_def)
+            if name == "pageInfo":
+                return self._page_info(target, field_nodes, first=first, after=after)
+            if name not in ("edges", "nodes"):
                 raise NotCompiled(f"{type_.name}.{name}")
-            target = get_named_type(field_def.type)
-            if not isinstance(target, GraphQLObjectType):
-                raise NotCompiled(f"{type_.name}.{name}")
-            if name in ("edges", "nodes"):
-                item = self._edge(target, field_nodes) if name == "edges" else self.object(target, field_nodes, "e")
-                page = _PAGE.format(first=first)
-                pairs.append((key, f"(SELECT coalesce(json_agg({item} ORDER BY e.\"_n\"), '[]'::json) {page})"))
-            elif name == "pageInfo":
-                pairs.append((key, self._page_info(target, field_nodes, first=first, after=after)))
-            else:
-                raise NotCompiled(f"{type_.name}.{name}")
-        return build_object(pairs)
+            item = self._edge(target, field_nodes) if name == "edges" else self.object(target, field_nodes, "e")
+            return f"(SELECT coalesce(json_agg({item} ORDER BY e.\"_n\"), '[]'::json) {page})"
+
+        return self._build(type_, nodes, value_of)
 
     def _edge(self, type_: GraphQLObjectType, nodes: list[FieldNode]) -> str:
-        pairs = []
-        for key, field_nodes in self.collect(type_, nodes).items():
-            name = field_nodes[0].name.value
-            if any(n.arguments for n in field_nodes):
-                raise NotCompiled(f"{type_.name}.{name}")
-            if name == "__typename":
-                pairs.append((key, f"'{type_.name}'"))
-            elif name == "cursor":
-                pairs.append((key, _CURSOR))
-            elif name == "node":
-                target = get_named_type(type_.fields["node"].type)
-                if not isinstance(target, GraphQLObjectType):
-                    raise NotCompiled("node")
-                pairs.append((key, self.object(target, field_nodes, "e")))
-            else:
-                raise NotCompiled(f"{type_.name}.{name}")
-        return build_object(pairs)
+        def value_of(name: str, field_def: GraphQLField, field_nodes: list[FieldNode]) -> str:
+            if name == "cursor":
+                return _CURSOR
+            if name == "node":
+                return self.object(_object_type(field_def), field_nodes, "e")
+            raise NotCompiled(f"{type_.name}.{name}")
+
+        return self._build(type_, nodes, value_of)
 
     def _page_info(self, type_: GraphQLObjectType, nodes: list[FieldNode], *, first: int, after: bool) -> str:
-        pairs = []
-        for key, field_nodes in self.collect(type_, nodes).items():
-            name = field_nodes[0].name.value
-            if any(n.arguments for n in field_nodes):
+        values = {
+            "hasNextPage": f'((SELECT count(*) FROM "rows") > {first})',  # noqa: S608 (`first`: an int)
+            "hasPreviousPage": "true" if after else "false",
+            "startCursor": f'(SELECT {_CURSOR} FROM "rows" e WHERE e."_n" = 1 AND e."_n" <= {first})',  # noqa: S608
+            "endCursor": f'(SELECT {_CURSOR} {_PAGE.format(first=first)} ORDER BY e."_n" DESC LIMIT 1)',
+        }
+
+        def value_of(name: str, _field_def: GraphQLField, _field_nodes: list[FieldNode]) -> str:
+            if name not in values:
                 raise NotCompiled(f"{type_.name}.{name}")
-            if name == "__typename":
-                value = f"'{type_.name}'"
-            elif name == "hasNextPage":
-                value = f'((SELECT count(*) FROM "rows") > {first})'  # noqa: S608 (`first`: an int)
-            elif name == "hasPreviousPage":
-                value = "true" if after else "false"
-            elif name == "startCursor":
-                value = f'(SELECT {_CURSOR} FROM "rows" e WHERE e."_n" = 1 AND e."_n" <= {first})'  # noqa: S608
-            elif name == "endCursor":
-                value = f'(SELECT {_CURSOR} {_PAGE.format(first=first)} ORDER BY e."_n" DESC LIMIT 1)'
-            else:
-                raise NotCompiled(f"{type_.name}.{name}")
-            pairs.append((key, value))
-        return build_object(pairs)
+            return values[name]
+
+        return self._build(type_, nodes, value_of)
+
+
+def _object_type(field_def: GraphQLField) -> GraphQLObjectType:
+    target = get_named_type(field_def.type)
+    if not isinstance(target, GraphQLObjectType):
+        raise NotCompiled(f"{target.name} is not an object type")
+    return target
 
 
 def build_object(pairs: list[tuple[str, str]]) -> str:
